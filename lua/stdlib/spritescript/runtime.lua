@@ -1,0 +1,108 @@
+-- spritescript.runtime: boots the Lua side of the host and runs a script
+-- (or -e code) as the main task. src/host/runtime.cpp loads this chunk first
+-- and calls M.run with the command line.
+local core = package.loaded["spritescript.core"]
+
+-- Until the real require is installed, built-ins only.
+local function boot_require(name)
+  local loaded = package.loaded[name]
+  if loaded ~= nil then return loaded end
+  local chunk, err = core.builtin(name)
+  if not chunk then error(err or ("boot: no built-in module " .. name), 2) end
+  local value = chunk(name)
+  if value == nil then value = true end
+  package.loaded[name] = value
+  return value
+end
+require = boot_require
+
+local errors = require "sprites.error"
+local task = require "sprites.task"
+local loader = require "spritescript.loader"
+require = loader.require
+
+-- The host owns the coroutine library: waits inside user coroutines reach
+-- the scheduler (sprites.task, "The coroutine library").
+for name, fn in pairs(task.coroutine) do coroutine[name] = fn end
+
+local INTERRUPTED = errors.new("interrupted", "interrupted (Ctrl-C)")
+core.set_interrupt_error(INTERRUPTED)
+
+sprites = require "sprites"
+
+local M = {}
+
+local verbose = false
+
+local function report(prefix, err)
+  err = errors.wrap(err)
+  local line = tostring(err)
+  if err.kind ~= "error" and err.kind ~= "interrupted" then
+    local at = errors.location(err)
+    if at then line = line .. " (at " .. at .. ")" end
+  end
+  io.stderr:write(prefix, line, "\n")
+  if verbose then
+    if err.traceback and err.traceback ~= "" then io.stderr:write(err.traceback, "\n") end
+    if err.spawn_chain then
+      for i, site in ipairs(err.spawn_chain) do
+        io.stderr:write(i == 1 and "task spawned at " or "  by a task spawned at ", site or "?", "\n")
+      end
+    end
+  end
+end
+
+-- M.run{file=, code=, args=, verbose=} -> process exit code
+function M.run(opts)
+  verbose = opts.verbose
+  local args = opts.args or {}
+  local chunk, err, site
+  if opts.code then
+    site = "(command line)"
+    chunk, err = loadstring(opts.code, "=(command line)")
+  else
+    site = opts.file
+    local kind = core.stat(opts.file)
+    if kind ~= "file" then
+      io.stderr:write("spritescript: ", kind == "dir" and "is a directory" or "no such script",
+                      ": ", opts.file, "\n")
+      return errors.exit_codes.usage
+    end
+    chunk, err = loadfile(opts.file)
+    loader.set_script_dir(opts.file:match("^(.*)/[^/]*$") or ".")
+  end
+  if not chunk then
+    io.stderr:write("spritescript: ", err, "\n")
+    return errors.exit_codes.syntax
+  end
+
+  arg = { [-1] = "spritescript", [0] = opts.file or "-e" }
+  for i = 1, #args do arg[i] = args[i] end
+
+  task.on_interrupt = function()
+    io.stderr:write("\nspritescript: interrupted; cancelling tasks (Ctrl-C again to exit at once)\n")
+    task.cancel_all(INTERRUPTED)
+  end
+
+  local root = task.run(chunk, site, unpack(args, 1, #args))
+  io.stdout:flush()
+
+  local code = 0
+  if root.state ~= "done" then
+    report("spritescript: ", task.deadlock_error)
+    code = errors.exit_codes.deadlock
+  elseif not root.ok then
+    report("spritescript: ", root.err)
+    code = errors.exit_code(root.err)
+  elseif task.deadlock_error then
+    report("spritescript: ", task.deadlock_error)
+    code = errors.exit_codes.deadlock
+  end
+  for _, failed in ipairs(task.take_unobserved()) do
+    report("spritescript: warning: a task nobody waited for failed: ", failed.err)
+    if code == 0 then code = errors.exit_codes.error end
+  end
+  return code
+end
+
+return M

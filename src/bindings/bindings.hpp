@@ -1,0 +1,21 @@
+// Entry points of the Lua bindings. The host creates the lua_State and the
+// io_context and calls these; nothing else in src/host touches the Lua API of
+// a binding directly.
+#pragma once
+
+struct lua_State;
+namespace boost::asio {
+class io_context;
+}
+
+namespace spritescript::bindings {
+
+// `spritescript.core`: the event loop as Lua sees it (poll, ops, timers,
+// monotonic time, Ctrl-C), plus built-in module lookup and small OS helpers.
+// Installs the SIGINT handler for this state.
+void open_core(lua_State* L, boost::asio::io_context& io);
+
+// `sprites.json`: Boost.JSON backed encode/decode.
+void open_json(lua_State* L);
+
+}  // namespace spritescript::bindings

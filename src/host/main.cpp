@@ -1,0 +1,105 @@
+// spritescript: the command line.
+#include <lua.hpp>
+
+#include <boost/version.hpp>
+
+#include <cstdio>
+#include <cstring>
+#include <exception>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "host/runtime.hpp"
+
+namespace {
+
+constexpr int kExitUsage = 2;
+
+constexpr const char* kUsage = R"(spritescript: automate Sprites with Lua
+
+usage:
+  spritescript run FILE [ARGS...]   run a Lua script (ARGS in `arg` and `...`)
+  spritescript FILE.lua [ARGS...]   the same
+  spritescript -e CODE [ARGS...]    run CODE
+  spritescript version              print the version
+  spritescript help                 show this help
+
+options (before the command):
+  -v, --verbose                     print tracebacks with errors
+
+Exit codes: 0 ok, 1 script error, 2 usage, 3 syntax error, 124 timeout,
+130 interrupted; the full table is in docs/errors.md.
+)";
+
+int usage_error(const std::string& message) {
+  std::fprintf(stderr, "spritescript: %s (see 'spritescript help')\n", message.c_str());
+  return kExitUsage;
+}
+
+bool ends_with(std::string_view s, std::string_view suffix) {
+  return s.size() >= suffix.size() && s.substr(s.size() - suffix.size()) == suffix;
+}
+
+int run_main(int argc, char** argv) {
+  std::vector<std::string> args(argv + 1, argv + argc);
+  spritescript::host::RunOptions options;
+  size_t i = 0;
+  for (; i < args.size() && args[i].size() > 1 && args[i][0] == '-' && args[i] != "-e"; ++i) {
+    if (args[i] == "-v" || args[i] == "--verbose") {
+      options.verbose = true;
+    } else if (args[i] == "-h" || args[i] == "--help") {
+      std::fputs(kUsage, stdout);
+      return 0;
+    } else if (args[i] == "--version") {
+      args[i] = "version";
+      break;
+    } else {
+      return usage_error("unknown option '" + args[i] + "'");
+    }
+  }
+  if (i == args.size()) {
+    std::fputs(kUsage, stderr);
+    return kExitUsage;
+  }
+
+  const std::string& command = args[i];
+  auto rest = [&](size_t from) { return std::vector<std::string>(args.begin() + from, args.end()); };
+  if (command == "version") {
+    std::printf("spritescript %s (%s, Boost %d.%d)\n", SPRITESCRIPT_VERSION, LUAJIT_VERSION,
+                BOOST_VERSION / 100000, BOOST_VERSION / 100 % 1000);
+    return 0;
+  }
+  if (command == "help") {
+    std::fputs(kUsage, stdout);
+    return 0;
+  }
+  if (command == "-e") {
+    if (i + 1 >= args.size()) return usage_error("-e needs a piece of Lua code");
+    options.code = args[i + 1];
+    options.args = rest(i + 2);
+  } else if (command == "run") {
+    if (i + 1 >= args.size()) return usage_error("run needs a script file");
+    options.file = args[i + 1];
+    options.args = rest(i + 2);
+  } else if (ends_with(command, ".lua") || command.find('/') != std::string::npos) {
+    options.file = command;
+    options.args = rest(i + 1);
+  } else {
+    return usage_error("unknown command '" + command + "'");
+  }
+
+  spritescript::host::Runtime runtime;
+  return runtime.run(options);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    return run_main(argc, argv);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "spritescript: %s\n", e.what());
+    return 70;
+  }
+}
