@@ -126,16 +126,27 @@ end
 ---------------------------------------------------------------------------
 -- Suspending
 ---------------------------------------------------------------------------
+-- C functions that call back into Lua, by the name users know them by.
+local c_callers = {
+  [table.sort] = "a table.sort comparator", [string.gsub] = "a string.gsub callback",
+  [load] = "a load reader", [collectgarbage] = "a __gc finaliser (run by collectgarbage)",
+}
+
 local function where_we_cannot_wait()
-  -- Name the C function that called back into Lua, when there is one.
-  for level = 3, 40 do
-    local info = debug.getinfo(level, "nS")
+  -- The first C function below the waiting call is what Lua cannot yield
+  -- across: name it when we know it.
+  for level = 3, 60 do
+    local info = debug.getinfo(level, "nSf")
     if not info then break end
-    if info.what == "C" and info.name then
-      return ("inside a callback of '%s' (a C function)"):format(info.name)
+    if info.name == "__gc" then return "inside a __gc finaliser" end
+    if info.what == "C" and info.func ~= pcall and info.func ~= xpcall then
+      local known = c_callers[info.func]
+      if known then return "inside " .. known end
+      if info.name then return ("inside a callback of '%s' (a C function)"):format(info.name) end
+      return "inside a callback of a C function"
     end
   end
-  return "inside a C callback (a table.sort comparator, string.gsub callback, __gc finaliser or FFI callback)"
+  return "here (a __gc finaliser, an FFI callback, or another callback from C)"
 end
 
 local function cannot_wait_error(what)
@@ -216,6 +227,22 @@ local function notify(rec, t)
   return true
 end
 
+-- Somebody saw t's outcome: its error must not also surface in its parent.
+local function observe(t)
+  t.observed = true
+  local parent, q = t.error_parent, t.error_parent and t.error_parent.child_errors
+  if q then
+    for i = 1, #q do
+      if q[i] == t.err then
+        table.remove(q, i)
+        break
+      end
+    end
+    if #q == 0 then parent.child_errors = nil end
+  end
+  t.error_parent = nil
+end
+
 local function deliver_child_error(parent, err)
   local q = parent.child_errors
   if not q then
@@ -256,6 +283,7 @@ local function finish(t)
     local cancelled = err == t.cancel_reason
     if not observed and not cancelled then
       if parent and parent.state ~= "done" then
+        t.error_parent = parent  -- until delivered or observed
         deliver_child_error(parent, err)
       elseif parent or t.detached then
         unobserved[#unobserved + 1] = t
@@ -278,14 +306,14 @@ local function task_main(t, fn, ...)
   -- A task's scope ends when its children's do. Failing cancels them first.
   if t.nchildren > 0 then
     if not t.ok then
-      cancel(t, errors.new("cancelled", "a sibling or parent task failed: " .. tostring(t.err)))
+      cancel(t, errors.new("cancelled", "the parent task failed: " .. tostring(t.err.message)))
     end
     while t.nchildren > 0 do
       suspend(t, "children")
       local child_err = take_child_error(t)
       if child_err and t.ok then
         t.ok, t.err, t.results = false, child_err, nil
-        cancel(t, errors.new("cancelled", "a sibling task failed: " .. tostring(child_err)))
+        cancel(t, errors.new("cancelled", "a sibling task failed: " .. tostring(child_err.message)))
       elseif child_err then  -- this task already failed with another error
         unobserved[#unobserved + 1] = { err = child_err, site = child_err.task_site }
       end
@@ -405,7 +433,7 @@ local function wait_done(self, what, timeout)
       join(self, rec)
     end
   end
-  self.observed = true
+  observe(self)
 end
 
 -- task:wait(timeout?) -> the task's results, or raises its error.
@@ -467,7 +495,7 @@ function M.wait_any(tasks, timeout)
   for i = 1, #tasks do
     local t = tasks[i]
     if t.state == "done" then
-      t.observed = true
+      observe(t)
       if t.ok then return t, true, unpack(t.results, 2, t.results.n) end
       return t, false, t.err
     end
@@ -478,7 +506,7 @@ function M.wait_any(tasks, timeout)
   for i = 1, #tasks do add_joiner(tasks[i], rec) end
   if timeout then M.timeout(timeout, join, nil, rec) else join(nil, rec) end
   local t = rec.first
-  t.observed = true
+  observe(t)
   if t.ok then return t, true, unpack(t.results, 2, t.results.n) end
   return t, false, t.err
 end
@@ -492,7 +520,7 @@ function M.wait_all(tasks, timeout)
     local t = tasks[i]
     if t.state == "done" then
       if not t.ok then
-        t.observed = true
+        observe(t)
         error(t.err, 0)
       end
     else
@@ -506,13 +534,13 @@ function M.wait_all(tasks, timeout)
     end
     if timeout then M.timeout(timeout, join, nil, rec) else join(nil, rec) end
     if rec.failed then
-      rec.failed.observed = true
+      observe(rec.failed)
       error(rec.failed.err, 0)
     end
   end
   local out = {}
   for i = 1, #tasks do
-    tasks[i].observed = true
+    observe(tasks[i])
     out[i] = tasks[i].results[2]
   end
   return out
