@@ -275,12 +275,12 @@ local function finish(t)
   end
   if not t.ok then
     local err = t.err
-    if parent and err.task_site == nil then
+    -- A task ended by its own cancellation did what it was asked to.
+    local cancelled = err == t.cancel_reason
+    if parent and not cancelled and err.task_site == nil then
       err.task_site = t.site
       err.spawn_chain = spawn_chain(t)
     end
-    -- A task ended by its own cancellation did what it was asked to.
-    local cancelled = err == t.cancel_reason
     if not observed and not cancelled then
       if parent and parent.state ~= "done" then
         t.error_parent = parent  -- until delivered or observed
