@@ -1,48 +1,71 @@
 -- bench/scheduler.lua: throughput and memory of the sprites task scheduler
--- (lua/stdlib/sprites/task.lua), next to plain LuaJIT coroutines as a floor.
+-- (lua/stdlib/sprites/task.lua), next to bare LuaJIT coroutines (the floor).
 --
---   spritescript bench/scheduler.lua [scale]
+--   spritescript bench/scheduler.lua [scale] [section ...]
 --
--- scale (default 1) multiplies every task/switch count: 0.1 for a quick
--- smoke run. The numbers mean (bench/README.md has the long version):
+-- scale (default 1) multiplies every count: 0.1 for a quick smoke run.
+-- Sections (default: all of them, in this order):
 --
---   spawn       tasks/s to spawn a task whose function returns at once and
---               let it finish (1,000,000 tasks)
---   switch      sprites.sleep(0) switches/s, 2 and 100 tasks taking turns
---               (1,000,000 switches in all); target >= 1 M/s
---   idle        bytes per task while 100,000 tasks all wait: on one shared
---               sprites.event(), and each on its own timer (sleep(60));
---               Lua heap (collectgarbage "count") and RSS (core.rss());
---               target <= 2 KB/task
---   raw         the same shapes with bare coroutines (no scheduler): the
---               floor; "x raw" is how many times slower the scheduler is
+--   spawn       tasks/s: spawn a task whose function returns at once, and
+--               let it finish; 1,000,000 tasks
+--   switch      sprites.sleep(0) switches/s with 2 and with 100 tasks taking
+--               turns; 1,000,000 switches in all; target >= 1 M/s
+--   idle.event  bytes per task while 100,000 tasks all wait on one shared
+--               sprites.event(); target <= 2 KB/task
+--   idle.timer  the same, each task in sprites.sleep(60) on its own timer
+--   extra       where the time and bytes go (see bench/README.md)
 --
--- Output: one line per measurement, `key<TAB>value<TAB>unit<TAB>note`, so
--- bench/run.sh can tabulate it; nothing here asserts on timings.
+-- Every section also runs the same shape with bare coroutines and prints
+-- "x raw", how many times the scheduler's cost is the floor's.
+--
+-- Memory is the growth of the Lua heap (collectgarbage "count") and of the
+-- resident set (core.rss()) while the tasks wait, divided by the task count.
+-- The heap figure is exact wherever it is measured; the RSS figure is only
+-- meaningful in a fresh process (LuaJIT's allocator reuses memory freed by
+-- earlier sections without growing RSS), so bench/run.sh runs each idle
+-- section in a process of its own.
+--
+-- Output: one line per measurement, `key<TAB>value<TAB>unit<TAB>note`, for
+-- bench/run.sh to tabulate. Nothing here asserts on timings: a target that
+-- is missed is reported ("NOT met"), not failed.
 local core = require "spritescript.core"
 local now, rss = core.now, core.rss
+local spawn, sleep = sprites.spawn, sprites.sleep
 
-local scale = tonumber(arg and arg[1]) or 1
+local scale = tonumber(arg[1]) or 1
 local N_SPAWN = math.floor(1000000 * scale)
 local N_SWITCH = math.floor(1000000 * scale)
 local N_IDLE = math.floor(100000 * scale)
+local REPS = 3           -- throughput: best of REPS runs
+local TARGET_SWITCH = 1e6
+local TARGET_IDLE = 2048
+
+local sections = {}
+for i = 2, #arg do sections[arg[i]] = true end
+local all = next(sections) == nil
+local function wanted(name) return all or sections[name] end
 
 ---------------------------------------------------------------------------
 -- Bare coroutines. The host replaces coroutine.resume/yield with wrappers
--- that forward scheduler waits (task.lua, "The coroutine library"); the raw
--- floor needs LuaJIT's own functions, which the wrappers keep as upvalues.
+-- that pass scheduler waits through (task.lua, "The coroutine library");
+-- the floor needs LuaJIT's own functions, which the wrappers hold as
+-- upvalues named co_resume and co_yield.
 ---------------------------------------------------------------------------
 local function upvalue(fn, name)
-  for i = 1, 60 do
+  for i = 1, 255 do
     local n, v = debug.getupvalue(fn, i)
     if n == nil then return nil end
     if n == name then return v end
   end
 end
-local raw_resume = upvalue(coroutine.resume, "co_resume") or coroutine.resume
-local raw_yield = upvalue(coroutine.yield, "co_yield") or coroutine.yield
 local raw_create = coroutine.create
-local raw_found = raw_resume ~= coroutine.resume and raw_yield ~= coroutine.yield
+local raw_resume = upvalue(coroutine.resume, "co_resume")
+local raw_yield = upvalue(coroutine.yield, "co_yield")
+local raw_note = "bare coroutines"
+if not (raw_resume and raw_yield) then  -- the wrappers changed: use them
+  raw_resume, raw_yield = coroutine.resume, coroutine.yield
+  raw_note = "host-wrapped coroutine.resume/yield (bare ones not found)"
+end
 
 ---------------------------------------------------------------------------
 -- Helpers
@@ -52,28 +75,32 @@ local function report(key, value, unit, note)
   io.flush()
 end
 
+-- 3 significant digits, at most 2 decimals.
 local function fmt(x)
   if x >= 100 then return ("%.0f"):format(x) end
   if x >= 10 then return ("%.1f"):format(x) end
   return ("%.2f"):format(x)
 end
 
+local function verdict(ok) return ok and "met" or "NOT met" end
+
 local function full_gc()
   collectgarbage("collect")
-  collectgarbage("collect")  -- a second cycle runs finalisers' leftovers
+  collectgarbage("collect")  -- the second cycle frees what finalisers let go
 end
 
--- Lua heap in bytes, and resident set size in bytes, after a full GC.
+-- Lua heap bytes and resident bytes, after a full GC.
 local function memory()
   full_gc()
   return collectgarbage("count") * 1024, rss()
 end
 
--- Best of `reps` runs of fn() -> seconds. Each run does the same work; the
--- best run is the one least disturbed by the rest of the machine.
-local function best_time(reps, fn)
+-- Best of REPS runs of fn() in seconds: the run least disturbed by the rest
+-- of the machine. Every run starts after a full GC and pays for the garbage
+-- it makes (the collector runs as it normally would).
+local function best_time(fn)
   local best = math.huge
-  for _ = 1, reps do
+  for _ = 1, REPS do
     full_gc()
     local t0 = now()
     fn()
@@ -83,73 +110,36 @@ local function best_time(reps, fn)
   return best
 end
 
-local REPS = 3
 local function noop() end
 
 ---------------------------------------------------------------------------
--- Raw floor: bare coroutines
+-- spawn: tasks that return at once
 ---------------------------------------------------------------------------
--- One coroutine yielding n times: n resume/yield round trips.
-local function raw_switches(n)
-  local co = raw_create(function()
-    for _ = 1, n do raw_yield() end
-  end)
-  for _ = 1, n + 1 do raw_resume(co) end
+-- spawn() runs the child at once until its first wait; a child that never
+-- waits has finished when spawn() returns. Nothing keeps the handles.
+local function spawn_tasks(n)
+  for _ = 1, n do spawn(noop) end
 end
 
--- n coroutines created and run to their end.
 local function raw_spawns(n)
   for _ = 1, n do raw_resume(raw_create(noop)) end
 end
 
-local raw_switch_rate = N_SWITCH / best_time(REPS, function() raw_switches(N_SWITCH) end)
-local raw_spawn_rate = N_SPAWN / best_time(REPS, function() raw_spawns(N_SPAWN) end)
-report("raw.switch", fmt(raw_switch_rate / 1e6), "M/s",
-       raw_found and "bare coroutine resume+yield" or "host-wrapped coroutine.resume (raw not found)")
-report("raw.spawn", fmt(raw_spawn_rate / 1e6), "M/s", "coroutine.create + resume to the end")
-
--- n bare coroutines parked at a yield (inside a pcall, one call deep, like
--- a task body): bytes each, heap and RSS. Kept in `parked` until measured.
-local function raw_idle(n)
-  local h0, r0 = memory()
-  local parked = {}
-  local function body() raw_yield() end
-  for i = 1, n do
-    local co = raw_create(function() pcall(body) end)
-    raw_resume(co)
-    parked[i] = co
-  end
-  local h1, r1 = memory()
-  parked = nil
-  full_gc()
-  return (h1 - h0) / n, (r1 - r0) / n
-end
-
-do
-  local heap, res = raw_idle(N_IDLE)
-  report("raw.idle.heap", fmt(heap), "B/task", "bare coroutine parked at a yield")
-  report("raw.idle.rss", fmt(res), "B/task", "")
+if wanted("spawn") then
+  local raw = N_SPAWN / best_time(function() raw_spawns(N_SPAWN) end)
+  local rate = N_SPAWN / best_time(function() spawn_tasks(N_SPAWN) end)
+  report("spawn.raw", fmt(raw / 1e6), "M/s", raw_note .. ": create + resume to the end")
+  report("spawn", fmt(rate / 1e6), "M/s",
+         ("%d tasks spawned and finished; x raw %.1f"):format(N_SPAWN, raw / rate))
 end
 
 ---------------------------------------------------------------------------
--- The scheduler
+-- switch: sprites.sleep(0)
 ---------------------------------------------------------------------------
-local spawn, sleep = sprites.spawn, sprites.sleep
-
--- (a) spawn-and-finish: every child returns at once, so spawn() runs it to
--- its end before it returns. The children are not kept.
-local function spawns(n)
-  for _ = 1, n do spawn(noop) end
-end
-
-local spawn_rate = N_SPAWN / best_time(REPS, function() spawns(N_SPAWN) end)
-report("spawn", fmt(spawn_rate / 1e6), "M/s",
-       ("%d tasks; x raw %.1f"):format(N_SPAWN, raw_spawn_rate / spawn_rate))
-
--- (b) sleep(0) switches: k tasks each calling sleep(0) n/k times; every
--- sleep(0) puts the task at the back of the ready queue and the scheduler
--- resumes the next one, so one sleep(0) is one task switch.
-local function switches(k, n)
+-- k tasks each call sleep(0) n/k times. sleep(0) puts the task at the back
+-- of the ready queue and the loop resumes the next ready task, so every
+-- sleep(0) is one switch. The time includes spawning the k tasks.
+local function switch_tasks(k, n)
   local per = math.floor(n / k)
   local function worker()
     for _ = 1, per do sleep(0) end
@@ -160,18 +150,34 @@ local function switches(k, n)
   return per * k
 end
 
-for _, k in ipairs({ 2, 100 }) do
-  local done = 0
-  local dt = best_time(REPS, function() done = switches(k, N_SWITCH) end)
-  local rate = done / dt
-  report(("switch.%d"):format(k), fmt(rate / 1e6), "M/s",
-         ("%d tasks, %d switches; x raw %.1f; target >= 1 M/s: %s")
-           :format(k, done, raw_switch_rate / rate, rate >= 1e6 and "met" or "NOT met"))
+-- The floor: one resume + one yield of a bare coroutine per switch.
+local function raw_switches(n)
+  local co = raw_create(function()
+    for _ = 1, n do raw_yield() end
+  end)
+  for _ = 1, n + 1 do raw_resume(co) end
 end
 
--- (c) memory per idle task. A group task spawns n children that all wait,
--- then returns; it stays alive (waiting for its children) until they end.
--- park(n, body) -> heap bytes/task, RSS bytes/task, release seconds.
+if wanted("switch") then
+  local raw = N_SWITCH / best_time(function() raw_switches(N_SWITCH) end)
+  report("switch.raw", fmt(raw / 1e6), "M/s", raw_note .. ": resume + yield")
+  for _, k in ipairs({ 2, 100 }) do
+    local n = 0
+    local rate = 1 / best_time(function() n = switch_tasks(k, N_SWITCH) end)
+    rate = rate * n
+    report(("switch.%d"):format(k), fmt(rate / 1e6), "M/s",
+           ("%d tasks, %d switches; x raw %.1f; target >= 1 M/s: %s")
+             :format(k, n, raw / rate, verdict(rate >= TARGET_SWITCH)))
+  end
+end
+
+---------------------------------------------------------------------------
+-- idle.*: memory per waiting task
+---------------------------------------------------------------------------
+-- A group task spawns n children that all wait, then returns; it stays
+-- alive (a task waits for its children) until they have all ended.
+-- park(n, body, release) -> heap B/task, RSS B/task, release seconds,
+-- heap B/task still held after the release.
 local function park(n, body, release)
   local h0, r0 = memory()
   local group = spawn(function()
@@ -184,29 +190,131 @@ local function park(n, body, release)
   if not ok and not sprites.error.is(err, "cancelled") then error(err, 0) end
   local dt = now() - t0
   group = nil
-  full_gc()
-  return (h1 - h0) / n, (r1 - r0) / n, dt
+  local h2 = memory()
+  return (h1 - h0) / n, (r1 - r0) / n, dt, (h2 - h0) / n
 end
 
-local function idle_report(name, heap, res, dt, what)
-  local target = math.max(heap, res) <= 2048 and "met" or "NOT met"
-  report(("idle.%s.heap"):format(name), fmt(heap), "B/task", what)
+-- The floor: n bare coroutines parked at a yield one pcall deep.
+local function raw_park(n)
+  local h0 = memory()
+  local parked = {}
+  local function body() raw_yield() end
+  local function main() pcall(body) end
+  for i = 1, n do
+    local co = raw_create(main)
+    raw_resume(co)
+    parked[i] = co
+  end
+  local h1 = memory()
+  parked = nil
+  return (h1 - h0) / n
+end
+
+local function idle_section(name, what, body, release)
+  -- The scheduler first, while RSS still reflects only this section.
+  local heap, res, dt, left = park(N_IDLE, body, release)
+  local raw = raw_park(N_IDLE)
+  report(("idle.%s.heap"):format(name), fmt(heap), "B/task",
+         ("%d tasks %s; x raw %.1f; target <= 2 KB: %s")
+           :format(N_IDLE, what, heap / raw, verdict(heap <= TARGET_IDLE)))
   report(("idle.%s.rss"):format(name), fmt(res), "B/task",
-         ("target <= 2 KB: %s; release %.0f ms"):format(target, dt * 1e3))
+         ("target <= 2 KB: %s"):format(verdict(res <= TARGET_IDLE)))
+  report(("idle.%s.release"):format(name), fmt(dt * 1e3), "ms",
+         ("wake/cancel all and wait for them; heap still held after: %.0f B/task"):format(left))
+  report("idle.raw.heap", fmt(raw), "B/task", raw_note .. " parked at a yield")
 end
 
-do  -- every task waits on one shared event; set() wakes them all
+if wanted("idle.event") then
   local ev = sprites.event()
-  local heap, res, dt = park(N_IDLE, function() ev:wait() end, function() ev:set() end)
-  idle_report("event", heap, res, dt, ("%d tasks waiting on one sprites.event()"):format(N_IDLE))
+  idle_section("event", "waiting on one sprites.event()",
+               function() ev:wait() end,
+               function() ev:set() end)
 end
 
-do  -- every task sleeps on its own Asio timer; cancelling the group ends them
-  local heap, res, dt = park(N_IDLE, function() sleep(60) end,
-                             function(group) group:cancel("benchmark done") end)
-  idle_report("timer", heap, res, dt, ("%d tasks in sprites.sleep(60)"):format(N_IDLE))
+if wanted("idle.timer") then
+  idle_section("timer", "in sprites.sleep(60)",
+               function() sleep(60) end,
+               function(group) group:cancel("benchmark done") end)
 end
 
-local stats = sprites.current and require("sprites.task").stats()
-report("end", stats and stats.pending_ops or 0, "pending ops",
-       ("heap %.1f MB, RSS %.1f MB"):format(collectgarbage("count") / 1024, rss() / 2 ^ 20))
+---------------------------------------------------------------------------
+-- extra: where the time and the bytes go (evidence for tuning task.lua)
+---------------------------------------------------------------------------
+-- A bare coroutine parked `depth` calls deep: bytes each. LuaJIT starts a
+-- coroutine with a small stack and doubles it when a call needs more.
+local function raw_park_at(n, depth)
+  local function nest(d)
+    if d == 0 then return raw_yield() end
+    return (nest(d - 1))
+  end
+  local function main(...) return pcall(nest, ...) end
+  local h0 = memory()
+  local parked = {}
+  for i = 1, n do
+    local co = raw_create(main)
+    raw_resume(co, depth)
+    parked[i] = co
+  end
+  local h1 = memory()
+  parked = nil
+  return (h1 - h0) / n
+end
+
+if wanted("extra") then
+  local n = N_SPAWN
+  local spawn_dt = best_time(function() spawn_tasks(n) end)
+
+  -- The call-site string every spawn records (core.where(2)).
+  local function site() return core.where(2) end
+  local dt = best_time(function() for _ = 1, n do site() end end)
+  report("extra.where", fmt(dt / n * 1e9), "ns/call",
+         ("core.where(2), which every spawn calls: %.0f%% of a spawn (%.0f ns)")
+           :format(dt / spawn_dt * 100, spawn_dt / n * 1e9))
+
+  -- The garbage collector's share of a spawn: the same spawns in chunks
+  -- with the collector stopped, each chunk's collection left out.
+  local chunk = math.min(n, 10000)
+  local chunks = math.floor(n / chunk)
+  local nogc = math.huge
+  for _ = 1, REPS do
+    local sum = 0
+    for _ = 1, chunks do
+      full_gc()
+      collectgarbage("stop")
+      local t0 = now()
+      spawn_tasks(chunk)
+      sum = sum + (now() - t0)
+      collectgarbage("restart")
+    end
+    nogc = math.min(nogc, sum / (chunks * chunk))
+  end
+  report("extra.gc", fmt((1 - nogc / (spawn_dt / n)) * 100), "%",
+         ("of a spawn's time is collecting its garbage (%.0f ns/spawn without)"):format(nogc * 1e9))
+
+  -- Finished tasks whose handles are kept (in a list for wait_all, say):
+  -- what each one holds, next to a finished bare coroutine.
+  local m = N_IDLE
+  local h0 = memory()
+  local held = {}
+  for i = 1, m do held[i] = spawn(noop) end
+  local h1 = memory()
+  held = nil
+  local h2 = memory()
+  held = {}
+  for i = 1, m do
+    local co = raw_create(noop)
+    raw_resume(co)
+    held[i] = co
+  end
+  local h3 = memory()
+  held = nil
+  report("extra.held", fmt((h1 - h0) / m), "B/task",
+         ("a finished task's handle, kept; a finished bare coroutine: %.0f B"):format((h3 - h2) / m))
+
+  -- How deep a coroutine waits decides its stack: a task waiting in
+  -- ev:wait() is ~6 calls deep (task_main, xpcall, body, wait, suspend).
+  for _, depth in ipairs({ 1, 6 }) do
+    report(("extra.stack.%d"):format(depth), fmt(raw_park_at(N_IDLE, depth)), "B/coroutine",
+           ("bare coroutine parked %d call(s) deep"):format(depth))
+  end
+end

@@ -185,7 +185,9 @@ struct OpHandle {
   std::shared_ptr<Op> op;
 };
 
-Op& check_op(lua_State* L) { return *lua::check_userdata<OpHandle>(L, 1)->op; }
+Op& check_op(lua_State* L) {
+  return *lua::check_userdata<OpHandle>(L, 1)->op;
+}
 
 int l_op_id(lua_State* L) {
   lua_pushnumber(L, static_cast<lua_Number>(check_op(L).id()));
@@ -202,7 +204,8 @@ int l_op_done(lua_State* L) {
 }
 int l_op_result(lua_State* L) {
   Op& op = check_op(L);
-  if (!op.done()) return luaL_error(L, "op:result(): operation %f is still running", double(op.id()));
+  if (!op.done())
+    return luaL_error(L, "op:result(): operation %f is still running", double(op.id()));
   return op.push_result(L);
 }
 int l_op_tostring(lua_State* L) {
@@ -275,7 +278,8 @@ int l_where(lua_State* L) {
 int l_builtin(lua_State* L) {
   auto source = stdlib::find_builtin(lua::check_string(L, 1));
   if (!source) return 0;
-  if (luaL_loadbuffer(L, source->text.data(), source->text.size(), source->chunkname.c_str()) != 0) {
+  if (luaL_loadbuffer(L, source->text.data(), source->text.size(), source->chunkname.c_str()) !=
+      0) {
     lua_pushnil(L);
     lua_insert(L, -2);
     return 2;
@@ -333,10 +337,11 @@ void open_core(lua_State* L, asio::io_context& io) {
   install_sigint(L);
 
   luaL_newmetatable(L, OpHandle::kTypeName);
-  static const luaL_Reg op_methods[] = {
-      {"id", lua::guarded<l_op_id>},         {"cancel", lua::guarded<l_op_cancel>},
-      {"done", lua::guarded<l_op_done>},     {"result", lua::guarded<l_op_result>},
-      {nullptr, nullptr}};
+  static const luaL_Reg op_methods[] = {{"id", lua::guarded<l_op_id>},
+                                        {"cancel", lua::guarded<l_op_cancel>},
+                                        {"done", lua::guarded<l_op_done>},
+                                        {"result", lua::guarded<l_op_result>},
+                                        {nullptr, nullptr}};
   lua_newtable(L);
   luaL_register(L, nullptr, op_methods);
   lua_setfield(L, -2, "__index");
@@ -353,20 +358,19 @@ void open_core(lua_State* L, asio::io_context& io) {
   lua::new_userdata<Loop>(L, io);
   lua_setfield(L, LUA_REGISTRYINDEX, kLoopKey);
 
-  static const luaL_Reg functions[] = {
-      {"poll", lua::guarded<l_poll>},
-      {"take_interrupt", lua::guarded<l_take_interrupt>},
-      {"set_interrupt_error", l_set_interrupt_error},
-      {"timer", lua::guarded<l_timer>},
-      {"now", l_now},
-      {"where", l_where},
-      {"builtin", lua::guarded<l_builtin>},
-      {"builtin_names", l_builtin_names},
-      {"stat", l_stat},
-      {"getcwd", l_getcwd},
-      {"rss", lua::guarded<l_rss>},
-      {"isatty", l_isatty},
-      {nullptr, nullptr}};
+  static const luaL_Reg functions[] = {{"poll", lua::guarded<l_poll>},
+                                       {"take_interrupt", lua::guarded<l_take_interrupt>},
+                                       {"set_interrupt_error", l_set_interrupt_error},
+                                       {"timer", lua::guarded<l_timer>},
+                                       {"now", l_now},
+                                       {"where", l_where},
+                                       {"builtin", lua::guarded<l_builtin>},
+                                       {"builtin_names", l_builtin_names},
+                                       {"stat", l_stat},
+                                       {"getcwd", l_getcwd},
+                                       {"rss", lua::guarded<l_rss>},
+                                       {"isatty", l_isatty},
+                                       {nullptr, nullptr}};
   lua_getfield(L, LUA_REGISTRYINDEX, "_LOADED");
   lua_newtable(L);
   luaL_register(L, nullptr, functions);

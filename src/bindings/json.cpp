@@ -27,7 +27,9 @@ constexpr const char* kArrayMeta = "sprites.json.array";
 constexpr const char* kObjectMeta = "sprites.json.object";
 constexpr int kMaxDepth = 1000;
 
-void push_null(lua_State* L) { lua_pushlightuserdata(L, nullptr); }
+void push_null(lua_State* L) {
+  lua_pushlightuserdata(L, nullptr);
+}
 bool is_null(lua_State* L, int idx) {
   return lua_type(L, idx) == LUA_TLIGHTUSERDATA && lua_touserdata(L, idx) == nullptr;
 }
@@ -35,10 +37,12 @@ bool is_null(lua_State* L, int idx) {
 // ---- decode ------------------------------------------------------------------
 class LuaBuilder {
  public:
+  // Names required by json::basic_parser. NOLINTBEGIN(readability-identifier-naming)
   constexpr static std::size_t max_object_size = std::size_t(-1);
   constexpr static std::size_t max_array_size = std::size_t(-1);
   constexpr static std::size_t max_key_size = std::size_t(-1);
   constexpr static std::size_t max_string_size = std::size_t(-1);
+  // NOLINTEND(readability-identifier-naming)
 
   explicit LuaBuilder(lua_State* L) : L_(L) {}
 
@@ -207,40 +211,47 @@ class Encoder {
   void newline(int depth) {
     if (!options_.indent) return;
     out_ += '\n';
-    out_.append(static_cast<std::size_t>(depth * options_.indent), ' ');
+    out_.append(static_cast<std::size_t>(depth) * static_cast<std::size_t>(options_.indent), ' ');
   }
 
   void encode(int idx, int depth) {
     switch (lua_type(L_, idx)) {
-      case LUA_TNIL: out_ += "null"; return;
-      case LUA_TBOOLEAN: out_ += lua_toboolean(L_, idx) ? "true" : "false"; return;
-      case LUA_TNUMBER: number(lua_tonumber(L_, idx)); return;
+      case LUA_TNIL:
+        out_ += "null";
+        return;
+      case LUA_TBOOLEAN:
+        out_ += lua_toboolean(L_, idx) ? "true" : "false";
+        return;
+      case LUA_TNUMBER:
+        number(lua_tonumber(L_, idx));
+        return;
       case LUA_TSTRING: {
         size_t len = 0;
         const char* s = lua_tolstring(L_, idx, &len);
         string({s, len});
         return;
       }
-      case LUA_TTABLE: table(idx, depth); return;
+      case LUA_TTABLE:
+        table(idx, depth);
+        return;
       case LUA_TLIGHTUSERDATA:
         if (is_null(L_, idx)) {
           out_ += "null";
           return;
         }
         [[fallthrough]];
-      default: fail(std::string("cannot encode a ") + luaL_typename(L_, idx));
+      default:
+        fail(std::string("cannot encode a ") + luaL_typename(L_, idx));
     }
   }
 
   void number(lua_Number n) {
     if (!std::isfinite(n)) fail("cannot encode NaN or infinity");
     char buf[64];
-    std::to_chars_result r;
-    if (n == std::floor(n) && std::fabs(n) < 9007199254740992.0) {
-      r = std::to_chars(buf, buf + sizeof buf, static_cast<long long>(n));
-    } else {
-      r = std::to_chars(buf, buf + sizeof buf, n);
-    }
+    const bool integral = n == std::floor(n) && std::fabs(n) < 9007199254740992.0;
+    const std::to_chars_result r =
+        integral ? std::to_chars(buf, buf + sizeof buf, static_cast<long long>(n))
+                 : std::to_chars(buf, buf + sizeof buf, n);
     out_.append(buf, r.ptr);
   }
 
@@ -250,14 +261,29 @@ class Encoder {
     for (std::size_t i = 0; i < s.size(); ++i) {
       auto c = static_cast<unsigned char>(s[i]);
       switch (c) {
-        case '"': out_ += "\\\""; continue;
-        case '\\': out_ += "\\\\"; continue;
-        case '\n': out_ += "\\n"; continue;
-        case '\r': out_ += "\\r"; continue;
-        case '\t': out_ += "\\t"; continue;
-        case '\b': out_ += "\\b"; continue;
-        case '\f': out_ += "\\f"; continue;
-        default: break;
+        case '"':
+          out_ += "\\\"";
+          continue;
+        case '\\':
+          out_ += "\\\\";
+          continue;
+        case '\n':
+          out_ += "\\n";
+          continue;
+        case '\r':
+          out_ += "\\r";
+          continue;
+        case '\t':
+          out_ += "\\t";
+          continue;
+        case '\b':
+          out_ += "\\b";
+          continue;
+        case '\f':
+          out_ += "\\f";
+          continue;
+        default:
+          break;
       }
       if (c < 0x20) {
         out_ += "\\u00";
@@ -343,7 +369,9 @@ class Encoder {
     }
     if (count == 0) return Shape::kEmpty;
     if (has_string && has_number) {
-      fail("cannot encode a table with both string and number keys (use json.object and string keys)");
+      fail(
+          "cannot encode a table with both string and number keys (use json.object and string "
+          "keys)");
     }
     if (has_string) return Shape::kObject;
     if (max_index != count) fail("cannot encode a sparse array (holes between 1 and its length)");
@@ -470,7 +498,7 @@ EncodeOptions encode_options(lua_State* L, int idx) {
   if (!lua_isnil(L, -1)) {
     std::string_view v = lua::check_string(L, -1);
     if (v != "array" && v != "object") {
-      luaL_error(L, "json.encode: empty_table must be \"array\" or \"object\"");
+      luaL_error(L, R"(json.encode: empty_table must be "array" or "object")");
     }
     o.empty_as_array = v == "array";
   }
@@ -523,12 +551,10 @@ void open_json(lua_State* L) {
     lua_setfield(L, -2, "__jsontype");
     lua_pop(L, 1);
   }
-  static const luaL_Reg functions[] = {{"encode", lua::guarded<l_encode>},
-                                       {"decode", lua::guarded<l_decode>},
-                                       {"array", l_mark<&kArrayMetaName>},
-                                       {"object", l_mark<&kObjectMetaName>},
-                                       {"is_array", l_is_array},
-                                       {nullptr, nullptr}};
+  static const luaL_Reg functions[] = {
+      {"encode", lua::guarded<l_encode>}, {"decode", lua::guarded<l_decode>},
+      {"array", l_mark<&kArrayMetaName>}, {"object", l_mark<&kObjectMetaName>},
+      {"is_array", l_is_array},           {nullptr, nullptr}};
   lua_getfield(L, LUA_REGISTRYINDEX, "_LOADED");
   lua_newtable(L);
   luaL_register(L, nullptr, functions);

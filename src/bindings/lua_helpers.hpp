@@ -12,7 +12,9 @@
 
 namespace spritescript::lua {
 
-inline void push(lua_State* L, std::string_view s) { lua_pushlstring(L, s.data(), s.size()); }
+inline void push(lua_State* L, std::string_view s) {
+  lua_pushlstring(L, s.data(), s.size());
+}
 
 inline std::string_view check_string(lua_State* L, int idx) {
   size_t len = 0;
@@ -75,7 +77,7 @@ class StackGuard {
  public:
   explicit StackGuard(lua_State* L, int expected_delta = 0)
       : L_(L), top_(lua_gettop(L) + expected_delta) {}
-  ~StackGuard() {
+  ~StackGuard() {  // NOLINT(modernize-use-equals-default): empty only in release builds
 #ifndef NDEBUG
     if (lua_gettop(L_) != top_ && !std::uncaught_exceptions()) std::terminate();
 #endif

@@ -64,7 +64,9 @@ int run_main(int argc, char** argv) {
   }
 
   const std::string& command = args[i];
-  auto rest = [&](size_t from) { return std::vector<std::string>(args.begin() + from, args.end()); };
+  auto rest = [&](size_t from) {
+    return std::vector<std::string>(args.begin() + static_cast<std::ptrdiff_t>(from), args.end());
+  };
   if (command == "version") {
     std::printf("spritescript %s (%s, Boost %d.%d)\n", SPRITESCRIPT_VERSION, LUAJIT_VERSION,
                 BOOST_VERSION / 100000, BOOST_VERSION / 100 % 1000);

@@ -115,7 +115,8 @@ class TempDir {
   const std::filesystem::path& path() const { return path_; }
 
   // Writes `content` to path()/relative, creating parent directories.
-  std::filesystem::path write(const std::filesystem::path& relative, std::string_view content) const;
+  std::filesystem::path write(const std::filesystem::path& relative,
+                              std::string_view content) const;
   // Creates path()/relative and its parents.
   std::filesystem::path mkdir(const std::filesystem::path& relative) const;
 

@@ -29,7 +29,8 @@ TEST_CASE("json encodes scalars", "[json]") {
 TEST_CASE("json encodes arrays and objects", "[json]") {
   LuaFixture f;
   CHECK(enc(f, "{1, 2, 'x'}") == R"([1,2,"x"])");
-  CHECK(enc(f, "{a = 1, b = {true, false}}", "{sort_keys = true}") == R"({"a":1,"b":[true,false]})");
+  CHECK(enc(f, "{a = 1, b = {true, false}}", "{sort_keys = true}") ==
+        R"({"a":1,"b":[true,false]})");
   CHECK(enc(f, "{z = 1, a = 2, m = 3}", "{sort_keys = true}") == R"({"a":2,"m":3,"z":1})");
   CHECK(enc(f, "{a = {1}}", "{indent = 2}") == "{\n  \"a\": [\n    1\n  ]\n}");
 }
@@ -50,7 +51,8 @@ TEST_CASE("json round-trips documents, keeping empty arrays and objects apart", 
   CHECK(round_trip(f, "{}") == "{}");
   CHECK(round_trip(f, R"({"a":[]})") == R"({"a":[]})");
   CHECK(round_trip(f, R"([{},[],[{}]])") == R"([{},[],[{}]])");
-  CHECK(round_trip(f, R"([1,-2,3.25,"s",true,false,null])") == R"([1,-2,3.25,"s",true,false,null])");
+  CHECK(round_trip(f, R"([1,-2,3.25,"s",true,false,null])") ==
+        R"([1,-2,3.25,"s",true,false,null])");
   CHECK(round_trip(f, R"("\u00e9\ud83d\ude00\n")") == "\"é😀\\n\"");
   CHECK(round_trip(f, R"(  {"k" : "v"}  )") == R"({"k":"v"})");
 }
@@ -81,7 +83,8 @@ TEST_CASE("json.decode errors say what and where", "[json]") {
 
 TEST_CASE("json.encode errors name the path", "[json]") {
   LuaFixture f;
-  CHECK_THAT(enc(f, "{a = {b = {print}}}"), Catch::Contains("cannot encode a function at $.a.b[1]"));
+  CHECK_THAT(enc(f, "{a = {b = {print}}}"),
+             Catch::Contains("cannot encode a function at $.a.b[1]"));
   CHECK_THAT(enc(f, "{1, 2, nil, 4}"), Catch::Contains("sparse array"));
   CHECK_THAT(enc(f, "{1, x = 2}"), Catch::Contains("both string and number keys"));
   CHECK_THAT(enc(f, "{[true] = 1}"), Catch::Contains("boolean key"));
