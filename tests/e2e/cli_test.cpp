@@ -248,8 +248,7 @@ TEST_CASE("os.exit sets the exit code", "[cli][exit]") {
 
 // The timeout belongs to the main task, which was waiting at line 3; the
 // child spawned inside the block only got cancelled with it.
-TEST_CASE("a timeout is reported where it happened, not as a child task's error",
-          "[cli][exit][!mayfail]") {
+TEST_CASE("a timeout is reported where it happened, not as a child task's error", "[cli][exit]") {
   const Result r = run_script("block.lua",
                               "sprites.timeout(0.05, function()\n"
                               "  sprites.spawn(function() sprites.sleep(5) end)\n"
@@ -303,6 +302,23 @@ TEST_CASE("waiting for an event nobody sets is a deadlock: exit 10", "[cli][task
   CHECK(r.exit_code == 10);
   CHECK(r.out.empty());
   CHECK_THAT(r.err, Contains("deadlock"));
+}
+
+// The main task waits at line 5; the report must not point at the child's
+// wait (line 3), which ended with the same deadlock.
+TEST_CASE("a deadlock is reported where the main task waits", "[cli][tasks]") {
+  const Result r = run_script("stuck.lua",
+                              "local never = sprites.event()\n"
+                              "sprites.spawn(function()\n"
+                              "  never:wait()\n"
+                              "end)\n"
+                              "never:wait()\n");
+  INFO(r.describe());
+  CHECK(r.exit_code == 10);
+  REQUIRE(r.err_lines().size() == 1);
+  CHECK_THAT(r.err_lines()[0], StartsWith("spritescript: deadlock:"));
+  CHECK_THAT(r.err_lines()[0], Contains("stuck.lua:5"));
+  CHECK_THAT(r.err_lines()[0], !Contains("stuck.lua:3"));
 }
 
 TEST_CASE("print from many concurrent tasks loses nothing", "[cli][tasks]") {

@@ -12,6 +12,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <iterator>
 #include <sstream>
 #include <stdexcept>
 #include <system_error>
@@ -103,6 +104,17 @@ struct ExecFailure {
   failure.error = errno;
   (void)!::write(status.write, &failure, sizeof failure);
   ::_exit(127);
+}
+
+// The scheduling state of one thread: the field after "(comm)" in its
+// /proc stat file ('R' running, 'S' sleeping in a system call, ...), or 0
+// when it cannot be read.
+char thread_state(const std::filesystem::path& stat_file) {
+  std::ifstream stream(stat_file);
+  std::string stat((std::istreambuf_iterator<char>(stream)), std::istreambuf_iterator<char>());
+  const size_t comm_end = stat.rfind(')');  // comm itself may contain ')'
+  if (comm_end == std::string::npos || comm_end + 2 >= stat.size()) return 0;
+  return stat[comm_end + 2];
 }
 
 }  // namespace
@@ -266,6 +278,24 @@ bool Child::wait_for_stdout(std::string_view text, Millis timeout) {
                     [&] { return result_.out.find(text) != std::string::npos; });
 }
 
+bool Child::wait_until_blocked(Millis timeout) {
+  const auto deadline = Clock::now() + timeout;
+  const std::filesystem::path tasks = "/proc/" + std::to_string(pid_) + "/task";
+  while (Clock::now() < deadline && !try_reap(false)) {
+    bool all_sleeping = true;
+    std::error_code error;
+    for (const auto& thread : std::filesystem::directory_iterator(tasks, error)) {
+      if (thread_state(thread.path() / "stat") != 'S') all_sleeping = false;
+    }
+    if (!error && all_sleeping) return true;
+    // Keep draining output meanwhile: a child blocked writing to a full pipe
+    // would look asleep too.
+    pump_until(std::min(deadline, Clock::now() + Millis(2)), [] { return false; });
+    std::this_thread::sleep_for(Millis(1));
+  }
+  return false;
+}
+
 void Child::send_signal(int sig) {
   if (!reaped_) ::kill(pid_, sig);
 }
@@ -282,16 +312,22 @@ bool Child::still_running_after(Millis duration) {
 
 Result Child::wait(Millis timeout) {
   const auto deadline = Clock::now() + timeout;
-  pump_until(deadline, [] { return false; });
+  // Read output in short slices, checking between them whether it has ended.
   while (!try_reap(false)) {
     if (Clock::now() >= deadline) {
       result_.timed_out = true;
       kill_and_reap();
       break;
     }
-    std::this_thread::sleep_for(Millis(5));
+    const auto slice = std::min(deadline, Clock::now() + Millis(10));
+    if (stdout_fd_ >= 0 || stderr_fd_ >= 0) {
+      pump_until(slice, [] { return false; });
+    } else {
+      std::this_thread::sleep_until(slice);
+    }
   }
-  // Whatever is left in the pipes (all of it unless the child was killed).
+  // The rest of the output. The pipes close when the child exits, unless a
+  // process it started still holds them: do not wait for that one long.
   pump_until(Clock::now() + Millis(1000), [] { return false; });
   for (int* fd : {&stdin_fd_, &stdout_fd_, &stderr_fd_}) close_fd(*fd);
   return result_;

@@ -34,7 +34,7 @@ struct Command {
 
 struct Result {
   bool exited = false;     // ended by exit(): exit_code is valid
-  int exit_code = -1;      //
+  int exit_code = -1;      // when exited
   int signal = 0;          // ended by this signal (when !exited)
   bool timed_out = false;  // the harness killed it after Command::timeout
   std::string out;         // everything written to stdout
@@ -66,6 +66,11 @@ class Child {
   // Reads the child's output until its stdout contains `text`. False when the
   // child closed stdout first or `timeout` passed.
   bool wait_for_stdout(std::string_view text, Millis timeout = kDefaultTimeout);
+
+  // Waits until every thread of the child sleeps in the kernel (state S in
+  // /proc/PID/task/*/stat), e.g. blocked in epoll_wait rather than running
+  // code. Linux only. False when the child ends first or `timeout` passes.
+  bool wait_until_blocked(Millis timeout = kDefaultTimeout);
 
   // Sends `sig` to the child (unless it has already been reaped).
   void send_signal(int sig);

@@ -86,9 +86,25 @@ end
 
 -- A message handler for xpcall that wraps and records the traceback of the
 -- place the error was raised (the stack is still intact there).
+--
+-- A cancellation reason is one object shared by every task it cancels
+-- (`shared = true`): each task that raises it gets its own copy, with its
+-- own traceback and `origin` pointing at the shared reason.
 function M.handler(value)
-  if is_error(value) and value.traceback then return value end
+  if is_error(value) then
+    if value.shared then
+      local copy = M.new(value.kind, value.message, { origin = value })
+      copy.traceback = debug.traceback("", 2):gsub("^\n", "")
+      return copy
+    end
+    if value.traceback then return value end
+  end
   return M.wrap(value, (debug.traceback("", 2):gsub("^\n", "")))
+end
+
+-- M.same(err, reason): is err the shared reason itself, or a task's copy?
+function M.same(err, reason)
+  return reason ~= nil and (err == reason or (is_error(err) and err.origin == reason))
 end
 
 -- M.location(err) -> "file:line" of the innermost frame of the error's

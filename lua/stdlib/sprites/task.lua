@@ -276,7 +276,7 @@ local function finish(t)
   if not t.ok then
     local err = t.err
     -- A task ended by its own cancellation did what it was asked to.
-    local cancelled = err == t.cancel_reason
+    local cancelled = errors.same(err, t.cancel_reason)
     if parent and not cancelled and err.task_site == nil then
       err.task_site = t.site
       err.spawn_chain = spawn_chain(t)
@@ -306,14 +306,16 @@ local function task_main(t, fn, ...)
   -- A task's scope ends when its children's do. Failing cancels them first.
   if t.nchildren > 0 then
     if not t.ok then
-      cancel(t, errors.new("cancelled", "the parent task failed: " .. tostring(t.err.message)))
+      cancel(t, errors.new("cancelled", "the parent task failed: " .. tostring(t.err.message),
+                          { shared = true }))
     end
     while t.nchildren > 0 do
       suspend(t, "children")
       local child_err = take_child_error(t)
       if child_err and t.ok then
         t.ok, t.err, t.results = false, child_err, nil
-        cancel(t, errors.new("cancelled", "a sibling task failed: " .. tostring(child_err.message)))
+        cancel(t, errors.new("cancelled", "a sibling task failed: " .. tostring(child_err.message),
+                            { shared = true }))
       elseif child_err then  -- this task already failed with another error
         unobserved[#unobserved + 1] = { err = child_err, site = child_err.task_site }
       end
@@ -460,7 +462,8 @@ end
 -- task:cancel(message?): cancel the task and its children. It sees a
 -- `cancelled` error where it waits and runs its cleanup.
 function Task:cancel(message)
-  cancel(self, errors.new("cancelled", message and ("task cancelled: " .. message) or "task cancelled"))
+  cancel(self, errors.new("cancelled", message and ("task cancelled: " .. message) or "task cancelled",
+                          { shared = true }))
 end
 
 -- task:detach(): the task no longer belongs to its parent: the parent does
@@ -482,7 +485,7 @@ end
 function Task:status()
   if self.state ~= "done" then return self.state end
   if self.ok then return "ok" end
-  return self.err == self.cancel_reason and "cancelled" or "failed"
+  return errors.same(self.err, self.cancel_reason) and "cancelled" or "failed"
 end
 
 function Task:__tostring()
@@ -742,7 +745,8 @@ function M.run_until(done, root)
           if deadlocked or not root then return false end
           deadlocked = true
           M.deadlock_error = errors.new("deadlock",
-            "every task is waiting and nothing can wake them (an event never set, or tasks waiting for each other)")
+            "every task is waiting and nothing can wake them (an event never set, or tasks waiting for each other)",
+            { shared = true })
           cancel(root, M.deadlock_error)
         end
       end
@@ -761,7 +765,7 @@ function M.run(fn, site, ...)
     return root, "deadlock"
   end
   if next(roots) then
-    local reason = errors.new("cancelled", "the script finished")
+    local reason = errors.new("cancelled", "the script finished", { shared = true })
     for t in pairs(roots) do cancel(t, reason) end
     M.run_until(function() return next(roots) == nil end)
   end

@@ -25,7 +25,7 @@ require = loader.require
 -- the scheduler (sprites.task, "The coroutine library").
 for name, fn in pairs(task.coroutine) do coroutine[name] = fn end
 
-local INTERRUPTED = errors.new("interrupted", "by Ctrl-C")
+local INTERRUPTED = errors.new("interrupted", "by Ctrl-C", { shared = true })
 core.set_interrupt_error(INTERRUPTED)
 
 sprites = require "sprites"
