@@ -13,10 +13,18 @@
 --   idle.event  bytes per task while 100,000 tasks all wait on one shared
 --               sprites.event(); target <= 2 KB/task
 --   idle.timer  the same, each task in sprites.sleep(60) on its own timer
---   extra       where the time and bytes go (see bench/README.md)
+--   extra.where   the share of a spawn spent recording its call site
+--   extra.profile where a spawn's and a switch's time goes: compiled code,
+--                 interpreter, C, garbage collector (jit.profile samples)
+--   extra.held    bytes a finished task holds while its handle is kept
+--   extra.stack   bytes one C call at the bottom of a deep wait costs
+--                 (the extra.* sections are evidence for tuning task.lua;
+--                 bench/README.md explains them)
 --
 -- Every section also runs the same shape with bare coroutines and prints
--- "x raw", how many times the scheduler's cost is the floor's.
+-- "x raw", how many times the scheduler's cost is the floor's. The idle
+-- sections also report how long releasing the tasks took (idle.*.release)
+-- and how much heap was still in use once they had all ended (idle.*.after).
 --
 -- Memory is the growth of the Lua heap (collectgarbage "count") and of the
 -- resident set (core.rss()) while the tasks wait, divided by the task count.
@@ -40,10 +48,17 @@ local REPS = 3           -- throughput: best of REPS runs
 local TARGET_SWITCH = 1e6
 local TARGET_IDLE = 2048
 
+-- A section runs when it is named, when a prefix of it is ("idle" runs both
+-- idle sections, "extra" every extra.*), or when none is named.
 local sections = {}
-for i = 2, #arg do sections[arg[i]] = true end
-local all = next(sections) == nil
-local function wanted(name) return all or sections[name] end
+for i = 2, #arg do sections[#sections + 1] = arg[i] end
+local function wanted(name)
+  if #sections == 0 then return true end
+  for _, s in ipairs(sections) do
+    if name == s or name:sub(1, #s + 1) == s .. "." then return true end
+  end
+  return false
+end
 
 ---------------------------------------------------------------------------
 -- Bare coroutines. The host replaces coroutine.resume/yield with wrappers
@@ -111,6 +126,11 @@ local function best_time(fn)
 end
 
 local function noop() end
+
+local ok_ffi, ffi = pcall(require, "ffi")
+report("info", jit and jit.version or _VERSION, "",
+       ("JIT %s%s; scale %g"):format(jit and jit.status() and "on" or "off",
+                                     ok_ffi and ffi.abi("gc64") and ", GC64" or "", scale))
 
 ---------------------------------------------------------------------------
 -- spawn: tasks that return at once
@@ -219,8 +239,9 @@ local function idle_section(name, what, body, release)
            :format(N_IDLE, what, heap / raw, verdict(heap <= TARGET_IDLE)))
   report(("idle.%s.rss"):format(name), fmt(res), "B/task",
          ("target <= 2 KB: %s"):format(verdict(res <= TARGET_IDLE)))
-  report(("idle.%s.release"):format(name), fmt(dt * 1e3), "ms",
-         ("wake/cancel all and wait for them; heap still held after: %.0f B/task"):format(left))
+  report(("idle.%s.release"):format(name), fmt(dt * 1e3), "ms", "to wake (or cancel) them all and see them end")
+  report(("idle.%s.after"):format(name), fmt(left), "B/task",
+         "heap still in use once they have ended (should be ~0)")
   report("idle.raw.heap", fmt(raw), "B/task", raw_note .. " parked at a yield")
 end
 
@@ -240,11 +261,19 @@ end
 ---------------------------------------------------------------------------
 -- extra: where the time and the bytes go (evidence for tuning task.lua)
 ---------------------------------------------------------------------------
--- A bare coroutine parked `depth` calls deep: bytes each. LuaJIT starts a
--- coroutine with a small stack and doubles it when a call needs more.
-local function raw_park_at(n, depth)
+-- n bare coroutines parked 8 calls deep (about as deep as a task waiting
+-- in ev:wait(): task_main, xpcall, body, wait, suspend), with or without a
+-- C function called just before the yield -> heap bytes each. LuaJIT gives
+-- a new coroutine a small stack (40 slots) and doubles it when a call needs
+-- more; a C function needs 20 free slots (LUA_MINSTACK) on top of the
+-- caller's, a yield does not.
+local function raw_park_deep(n, c_call)
+  local isyieldable = coroutine.isyieldable
   local function nest(d)
-    if d == 0 then return raw_yield() end
+    if d == 0 then
+      if c_call then isyieldable() end
+      return raw_yield()
+    end
     return (nest(d - 1))
   end
   local function main(...) return pcall(nest, ...) end
@@ -252,7 +281,7 @@ local function raw_park_at(n, depth)
   local parked = {}
   for i = 1, n do
     local co = raw_create(main)
-    raw_resume(co, depth)
+    raw_resume(co, 8)
     parked[i] = co
   end
   local h1 = memory()
@@ -260,39 +289,60 @@ local function raw_park_at(n, depth)
   return (h1 - h0) / n
 end
 
-if wanted("extra") then
-  local n = N_SPAWN
-  local spawn_dt = best_time(function() spawn_tasks(n) end)
-
-  -- The call-site string every spawn records (core.where(2)).
-  local function site() return core.where(2) end
-  local dt = best_time(function() for _ = 1, n do site() end end)
-  report("extra.where", fmt(dt / n * 1e9), "ns/call",
-         ("core.where(2), which every spawn calls: %.0f%% of a spawn (%.0f ns)")
-           :format(dt / spawn_dt * 100, spawn_dt / n * 1e9))
-
-  -- The garbage collector's share of a spawn: the same spawns in chunks
-  -- with the collector stopped, each chunk's collection left out.
-  local chunk = math.min(n, 10000)
-  local chunks = math.floor(n / chunk)
-  local nogc = math.huge
-  for _ = 1, REPS do
-    local sum = 0
-    for _ = 1, chunks do
-      full_gc()
-      collectgarbage("stop")
-      local t0 = now()
-      spawn_tasks(chunk)
-      sum = sum + (now() - t0)
-      collectgarbage("restart")
-    end
-    nogc = math.min(nogc, sum / (chunks * chunk))
+-- A spawn's time, for the shares below (computed once).
+local spawn_ns
+local function spawn_time()
+  if not spawn_ns then
+    spawn_ns = best_time(function() spawn_tasks(N_SPAWN) end) / N_SPAWN * 1e9
   end
-  report("extra.gc", fmt((1 - nogc / (spawn_dt / n)) * 100), "%",
-         ("of a spawn's time is collecting its garbage (%.0f ns/spawn without)"):format(nogc * 1e9))
+  return spawn_ns
+end
 
+if wanted("extra.where") then
+  -- The call-site string every spawn records (core.where(2)).
+  local n = N_SPAWN
+  local function site() return core.where(2) end
+  local ns = best_time(function() for _ = 1, n do site() end end) / n * 1e9
+  report("extra.where", fmt(ns), "ns/call",
+         ("core.where(2), which every spawn calls: %.0f%% of a spawn (%.0f ns)")
+           :format(ns / spawn_time() * 100, spawn_time()))
+end
+
+if wanted("extra.profile") then
+  -- Where a spawn's and a switch's time goes, by LuaJIT VM state, from the
+  -- built-in sampling profiler (jit.profile, 1 ms samples): compiled code,
+  -- the interpreter (what the JIT did not compile), C functions, the
+  -- garbage collector.
+  local ok, profile = pcall(require, "jit.profile")
+  local names = { N = "compiled", I = "interpreted", C = "C", G = "GC", J = "JIT compiler" }
+  local function by_state(key, fn)
+    if not ok then
+      report(key, "-", "", "jit.profile not available")
+      return
+    end
+    local counts, total = {}, 0
+    full_gc()
+    profile.start("i1", function(_, samples, state)
+      counts[state] = (counts[state] or 0) + samples
+      total = total + samples
+    end)
+    fn()
+    profile.stop()
+    local parts = {}
+    for _, state in ipairs({ "I", "N", "C", "G", "J" }) do
+      if counts[state] then
+        parts[#parts + 1] = ("%s %.0f%%"):format(names[state], counts[state] / total * 100)
+      end
+    end
+    report(key, fmt((counts.G or 0) / math.max(total, 1) * 100), "% GC", table.concat(parts, ", "))
+  end
+  by_state("extra.profile.spawn", function() spawn_tasks(N_SPAWN) end)
+  by_state("extra.profile.switch", function() switch_tasks(100, N_SWITCH) end)
+end
+
+if wanted("extra.held") then
   -- Finished tasks whose handles are kept (in a list for wait_all, say):
-  -- what each one holds, next to a finished bare coroutine.
+  -- the bytes each one holds, next to a finished bare coroutine.
   local m = N_IDLE
   local h0 = memory()
   local held = {}
@@ -309,12 +359,22 @@ if wanted("extra") then
   local h3 = memory()
   held = nil
   report("extra.held", fmt((h1 - h0) / m), "B/task",
-         ("a finished task's handle, kept; a finished bare coroutine: %.0f B"):format((h3 - h2) / m))
-
-  -- How deep a coroutine waits decides its stack: a task waiting in
-  -- ev:wait() is ~6 calls deep (task_main, xpcall, body, wait, suspend).
-  for _, depth in ipairs({ 1, 6 }) do
-    report(("extra.stack.%d"):format(depth), fmt(raw_park_at(N_IDLE, depth)), "B/coroutine",
-           ("bare coroutine parked %d call(s) deep"):format(depth))
-  end
+         ("a finished task whose handle is kept; a finished bare coroutine: %.0f B")
+           :format((h3 - h2) / m))
 end
+
+if wanted("extra.stack") then
+  -- What one C call at the bottom of a deep wait costs (task.lua's
+  -- waiting_task() calls coroutine.isyieldable(), a C function, there).
+  local plain, with_c = raw_park_deep(N_IDLE, false), raw_park_deep(N_IDLE, true)
+  report("extra.stack", fmt(with_c - plain), "B/coroutine",
+         ("bare coroutine parked 8 calls deep: %.0f B; after a C call there: %.0f B")
+           :format(plain, with_c))
+end
+
+-- Every task has ended and nothing is left in the loop: the script ends.
+full_gc()
+local stats = require("sprites.task").stats()
+report("end", stats.pending_ops, "pending ops",
+       ("ready %d, roots %d, tasks spawned %d; heap %.1f MB, RSS %.1f MB")
+         :format(stats.ready, stats.roots, stats.spawned, collectgarbage("count") / 1024, rss() / 2 ^ 20))
