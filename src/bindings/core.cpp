@@ -278,7 +278,7 @@ int l_where(lua_State* L) {
 int l_builtin(lua_State* L) {
   auto source = stdlib::find_builtin(lua::check_string(L, 1));
   if (!source) return 0;
-  if (luaL_loadbuffer(L, source->text.data(), source->text.size(), source->chunkname.c_str()) !=
+  if (luaL_loadbuffer(L, source->code.data(), source->code.size(), source->chunkname.c_str()) !=
       0) {
     lua_pushnil(L);
     lua_insert(L, -2);

@@ -33,7 +33,7 @@ std::optional<Source> find_builtin(std::string_view name) {
   if (auto s = find_in_override_dir(name)) return s;
   for (std::size_t i = 0; i < kBuiltinModuleCount; ++i) {
     const BuiltinModule& m = kBuiltinModules[i];
-    if (m.name == name) return Source{"@stdlib/" + std::string(m.path), std::string(m.source)};
+    if (m.name == name) return Source{"@stdlib/" + std::string(m.path), std::string(m.bytecode)};
   }
   return std::nullopt;
 }

@@ -1,5 +1,6 @@
-// The Lua standard library compiled into the binary (lua/stdlib, embedded by
-// cmake/embed_lua.cmake), so the binary alone is the whole program.
+// The Lua standard library compiled into the binary (lua/stdlib, compiled to
+// LuaJIT bytecode by tools/embed_stdlib.cpp), so the binary alone is the
+// whole program.
 #pragma once
 
 #include <cstddef>
@@ -10,9 +11,9 @@
 namespace spritescript::stdlib {
 
 struct BuiltinModule {
-  std::string_view name;  // require() name, e.g. "sprites.task"
-  std::string_view path;  // relative to lua/stdlib, e.g. "sprites/task.lua"
-  std::string_view source;
+  std::string_view name;      // require() name, e.g. "sprites.task"
+  std::string_view path;      // relative to lua/stdlib, e.g. "sprites/task.lua"
+  std::string_view bytecode;  // LuaJIT bytecode, with line info
 };
 
 extern const BuiltinModule kBuiltinModules[];
@@ -20,7 +21,7 @@ extern const std::size_t kBuiltinModuleCount;
 
 struct Source {
   std::string chunkname;  // "@stdlib/sprites/task.lua", or the override file
-  std::string text;
+  std::string code;       // bytecode, or source text from SPRITESCRIPT_STDLIB_DIR
 };
 
 // The source of built-in module `name`, or nullopt when there is none.

@@ -66,7 +66,7 @@ int Runtime::run(const RunOptions& options) {
   const int handler = lua_gettop(L);
 
   auto boot = stdlib::find_builtin("spritescript.runtime");
-  if (!boot || luaL_loadbuffer(L, boot->text.data(), boot->text.size(), boot->chunkname.c_str()) ||
+  if (!boot || luaL_loadbuffer(L, boot->code.data(), boot->code.size(), boot->chunkname.c_str()) ||
       lua_pcall(L, 0, 1, handler)) {
     std::fprintf(stderr, "spritescript: internal error while starting: %s\n",
                  boot ? lua_tostring(L, -1) : "no built-in runtime");

@@ -16,7 +16,7 @@ TEST_CASE("every lua/stdlib file is embedded under its module name", "[stdlib]")
     INFO(name);
     REQUIRE(source);
     CHECK(source->chunkname.rfind("@stdlib/", 0) == 0);
-    CHECK_FALSE(source->text.empty());
+    CHECK_FALSE(source->code.empty());
   }
   CHECK(find_builtin("sprites")->chunkname == "@stdlib/sprites/init.lua");
   CHECK_FALSE(find_builtin("no.such.module"));
@@ -36,10 +36,10 @@ TEST_CASE("SPRITESCRIPT_STDLIB_DIR reads modules from a source tree", "[stdlib]"
   fs::remove_all(dir);
 
   REQUIRE(task);
-  CHECK(task->text == "return 'from disk'");
+  CHECK(task->code == "return 'from disk'");
   CHECK(task->chunkname == "@" + (dir / "sprites" / "task.lua").string());
   REQUIRE(fresh);
-  CHECK(fresh->text == "return 'new'");
+  CHECK(fresh->code == "return 'new'");
   REQUIRE(embedded);
   CHECK(embedded->chunkname == "@stdlib/sprites/error.lua");
 }

@@ -342,6 +342,7 @@ local function run_task(t, ...)
                     debug.traceback(t.co), "\n")
     os.exit(70)
   end
+  if t.state == "done" then t.co = nil end  -- a finished task keeps no stack
 end
 
 local function new_task(fn, parent, site)
@@ -620,20 +621,21 @@ function Event:set()
   end
 end
 
+local function wait_event(me, rec)
+  local ok, value = suspend(me, "event", rec)
+  if not ok then
+    rec.done = true
+    error(value, 0)
+  end
+end
+
 function Event:wait(timeout)
   if self.is_set then return end
   local me = waiting_task("event:wait")
   check_cancel(me)
   local rec = { task = me }
   self.waiters[#self.waiters + 1] = rec
-  local function wait_event()
-    local ok, value = suspend(me, "event", rec)
-    if not ok then
-      rec.done = true
-      error(value, 0)
-    end
-  end
-  if timeout then M.timeout(timeout, wait_event) else wait_event() end
+  if timeout then M.timeout(timeout, wait_event, me, rec) else wait_event(me, rec) end
 end
 
 ---------------------------------------------------------------------------
@@ -727,7 +729,11 @@ function M.run_until(done, root)
       local t = ready[head]
       ready[head] = nil
       head = head + 1
-      if t.state == "ready" then run_task(t, t.rv_ok, t.rv) end
+      if t.state == "ready" then
+        local ok, value = t.rv_ok, t.rv
+        t.rv_ok, t.rv = nil, nil  -- do not keep what woke the task alive
+        run_task(t, ok, value)
+      end
       deadlocked = false
       burst = burst + 1
       if burst >= 128 then  -- let I/O and Ctrl-C in while tasks keep each other busy
