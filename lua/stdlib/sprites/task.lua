@@ -183,7 +183,10 @@ end
 -- return one op per call that waits; see src/bindings/op.hpp).
 function M.await(op, id, what)
   local t = waiting_task(what or "wait")
-  check_cancel(t)
+  if cancellation(t) or t.child_errors then
+    op:cancel()  -- the operation was started for a task that cannot wait for it
+    check_cancel(t)
+  end
   if not op:done() then
     op_waiters[id] = t
     pending_ops = pending_ops + 1
@@ -386,11 +389,12 @@ function M.sleep(seconds)
   seconds = tonumber(seconds)
   if not seconds then errors.raise("usage", "sprites.sleep: expected a number of seconds", nil, 2) end
   local t = waiting_task("sprites.sleep")
-  check_cancel(t)
   if seconds > 0 then
     local op, id = core.timer(seconds)
-    return (M.await(op, id, "sprites.sleep")) and nil
+    M.await(op, id, "sprites.sleep")
+    return
   end
+  check_cancel(t)
   make_ready(t, true)
   t.wait_kind = "yield"
   co_yield(AWAIT)
