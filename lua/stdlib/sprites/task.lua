@@ -54,6 +54,16 @@ local function make_ready(t, ok, value)
   ready[tail] = t
 end
 
+-- Append value to the list in t[key], creating it on first use.
+local function push(t, key, value)
+  local list = t[key]
+  if not list then
+    list = {}
+    t[key] = list
+  end
+  list[#list + 1] = value
+end
+
 ---------------------------------------------------------------------------
 -- Cancellation scopes
 ---------------------------------------------------------------------------
@@ -247,12 +257,7 @@ local function observe(t)
 end
 
 local function deliver_child_error(parent, err)
-  local q = parent.child_errors
-  if not q then
-    q = {}
-    parent.child_errors = q
-  end
-  q[#q + 1] = err
+  push(parent, "child_errors", err)
   if parent.state == "waiting" and parent.wait_kind ~= "children" then
     detach_wait(parent)
     make_ready(parent, false, take_child_error(parent))
@@ -408,9 +413,10 @@ M.now = core.now
 -- sprites.current() -> the running task, or nil outside tasks.
 function M.current() return current end
 
-local function join(self, rec)
-  local me = rec.task
-  local ok, value = suspend(me, "join", rec)
+-- Suspend rec.task until whoever holds the record wakes it (a task ending,
+-- an event being set). Interrupted: mark the record dead and raise.
+local function wait_record(rec, kind)
+  local ok, value = suspend(rec.task, kind, rec)
   if not ok then
     rec.done = true
     error(value, 0)
@@ -418,13 +424,9 @@ local function join(self, rec)
   return value
 end
 
-local function add_joiner(t, rec)
-  local j = t.joiners
-  if not j then
-    j = {}
-    t.joiners = j
-  end
-  j[#j + 1] = rec
+local function wait_or_timeout(timeout, rec, kind)
+  if timeout then return M.timeout(timeout, wait_record, rec, kind) end
+  return wait_record(rec, kind)
 end
 
 local function wait_done(self, what, timeout)
@@ -433,12 +435,8 @@ local function wait_done(self, what, timeout)
   if self.state ~= "done" then
     check_cancel(me)
     local rec = { task = me, remaining = 1, mode = "one" }
-    add_joiner(self, rec)
-    if timeout then
-      M.timeout(timeout, join, self, rec)
-    else
-      join(self, rec)
-    end
+    push(self, "joiners", rec)
+    wait_or_timeout(timeout, rec, "join")
   end
   observe(self)
 end
@@ -511,8 +509,8 @@ function M.wait_any(tasks, timeout)
   if #tasks == 0 then errors.raise("usage", "sprites.wait_any: no tasks to wait for", nil, 2) end
   check_cancel(me)
   local rec = { task = me, remaining = #tasks, mode = "any" }
-  for i = 1, #tasks do add_joiner(tasks[i], rec) end
-  if timeout then M.timeout(timeout, join, nil, rec) else join(nil, rec) end
+  for i = 1, #tasks do push(tasks[i], "joiners", rec) end
+  wait_or_timeout(timeout, rec, "join")
   local t = rec.first
   observe(t)
   if t.ok then return t, true, unpack(t.results, 2, t.results.n) end
@@ -538,9 +536,9 @@ function M.wait_all(tasks, timeout)
   if rec.remaining > 0 then
     check_cancel(me)
     for i = 1, #tasks do
-      if tasks[i].state ~= "done" then add_joiner(tasks[i], rec) end
+      if tasks[i].state ~= "done" then push(tasks[i], "joiners", rec) end
     end
-    if timeout then M.timeout(timeout, join, nil, rec) else join(nil, rec) end
+    wait_or_timeout(timeout, rec, "join")
     if rec.failed then
       observe(rec.failed)
       error(rec.failed.err, 0)
@@ -625,21 +623,13 @@ function Event:set()
   end
 end
 
-local function wait_event(me, rec)
-  local ok, value = suspend(me, "event", rec)
-  if not ok then
-    rec.done = true
-    error(value, 0)
-  end
-end
-
 function Event:wait(timeout)
   if self.is_set then return end
   local me = waiting_task("event:wait")
   check_cancel(me)
   local rec = { task = me }
   self.waiters[#self.waiters + 1] = rec
-  if timeout then M.timeout(timeout, wait_event, me, rec) else wait_event(me, rec) end
+  wait_or_timeout(timeout, rec, "event")
 end
 
 ---------------------------------------------------------------------------
