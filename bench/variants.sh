@@ -31,16 +31,17 @@ fi
 work=$(mktemp -d "${TMPDIR:-/tmp}/spritescript-variants.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 
-names=(base no-isyieldable no-where no-closure presize drop-co join-no-value cancel-no-traceback control)
+names=(base no-isyieldable no-where presize join-no-value cancel-no-traceback keep-co keep-rv closure control)
 declare -A about=(
   [base]="task.lua as it is"
   [no-isyieldable]="waits skip the coroutine.isyieldable() C call (loses the 'cannot wait here' error)"
   [no-where]="spawn records no call site (loses 'task spawned at' in errors)"
-  [no-closure]="event:wait() without a timeout makes no closure"
   [presize]="the task table is created with the fields a wake and an end add (no rehash later)"
-  [drop-co]="a finished task drops its coroutine"
   [join-no-value]="a join wakes its waiter without passing the finished task along"
   [cancel-no-traceback]="a cancelled task's copy of the reason gets no traceback (sprites/error.lua)"
+  [keep-co]="undoes 384a078: a finished task keeps its (dead) coroutine"
+  [keep-rv]="undoes 384a078: the task table keeps the value a task was woken with"
+  [closure]="undoes 5b4c1c8: event:wait() makes a closure per wait again"
   [control]="task.lua as it is, again: the differences here are noise"
 )
 # Substitutions: search text -> replacement text (both exact), in
@@ -52,29 +53,36 @@ search[no-where]='new_task(fn, current, core.where(2))'
 replace[no-where]='new_task(fn, current, "?")'
 search[presize]='    state = "ready", nchildren = 0,'
 replace[presize]='    state = "ready", nchildren = 0, ok = false, results = false, rv_ok = false, wait_kind = false, wait_obj = false,'
-search[drop-co]='  local ok, err = co_resume(t.co, ...)'
-replace[drop-co]='  local ok, err = co_resume(t.co, ...)
-  if t.state == "done" then t.co = nil end'
 search[join-no-value]='    make_ready(w, true, t)'
 replace[join-no-value]='    make_ready(w, true)'
 file[cancel-no-traceback]=sprites/error.lua
 search[cancel-no-traceback]='      copy.traceback = debug.traceback("", 2):gsub("^\n", "")'
 replace[cancel-no-traceback]='      copy.traceback = ""'
+# Reverse variants (keep-co, keep-rv, closure) put back what a later commit
+# removed, so that their difference from base is what that commit saved; they
+# replaced drop-co and no-closure, which task.lua now does itself.
+search[keep-co]='  if t.state == "done" then t.co = nil end  -- a finished task keeps no stack'
+replace[keep-co]='  -- (bench: a finished task keeps its coroutine)'
+search[keep-rv]='        t.rv_ok, t.rv = nil, nil  -- do not keep what woke the task alive'
+replace[keep-rv]='        -- (bench: t.rv_ok, t.rv kept)'
 # Event.wait is a table field, so an appended override is as fast as an edit.
-append[no-closure]='
+# This is Event:wait as it was at a94f8a0.
+append[closure]='
 assert(Event and waiting_task and check_cancel and suspend)
-local with_timeout = Event.wait
 function Event:wait(timeout)
-  if timeout or self.is_set then return with_timeout(self, timeout) end
+  if self.is_set then return end
   local me = waiting_task("event:wait")
   check_cancel(me)
   local rec = { task = me }
   self.waiters[#self.waiters + 1] = rec
-  local ok, value = suspend(me, "event", rec)
-  if not ok then
-    rec.done = true
-    error(value, 0)
+  local function wait_event()
+    local ok, value = suspend(me, "event", rec)
+    if not ok then
+      rec.done = true
+      error(value, 0)
+    end
   end
+  if timeout then M.timeout(timeout, wait_event) else wait_event() end
 end'
 
 # make_variant NAME: prints the variant's stdlib directory (its path keeps

@@ -3,11 +3,12 @@
 -- and calls M.run with the command line.
 local core = package.loaded["spritescript.core"]
 
--- Until the real require is installed, built-ins only.
+-- Until the real require is installed: preloads and built-ins only.
 local function boot_require(name)
   local loaded = package.loaded[name]
   if loaded ~= nil then return loaded end
-  local chunk, err = core.builtin(name)
+  local chunk, err = package.preload[name], nil  -- LuaJIT's table.new, string.buffer
+  if not chunk then chunk, err = core.builtin(name) end
   if not chunk then error(err or ("boot: no built-in module " .. name), 2) end
   local value = chunk(name)
   if value == nil then value = true end
