@@ -5,10 +5,8 @@
 // arrays and objects carry marker metatables so that an empty `[]` or `{}`
 // encodes back to the same thing; json.array / json.object set the markers
 // on tables built by hand. json.null is a light userdata sentinel.
-// Boost.JSON compiled into this translation unit rather than linked from
-// libboost_json.so: one shared library less to load at every start.
+// Boost.JSON itself is compiled once, in src/proto/json_impl.cpp.
 #include <boost/json/basic_parser_impl.hpp>
-#include <boost/json/src.hpp>
 
 #include <algorithm>
 #include <charconv>

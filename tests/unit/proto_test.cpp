@@ -1,0 +1,127 @@
+// src/proto: value encodings and error bodies (shared/spec/sprites-api.md).
+#include <catch2/catch.hpp>
+
+#include <chrono>
+
+#include "proto/api_error.hpp"
+#include "proto/values.hpp"
+
+using namespace std::chrono_literals;
+namespace proto = spritescript::proto;
+
+TEST_CASE("Go durations parse in every unit and combination", "[proto]") {
+  CHECK(proto::parse_go_duration("5s") == 5s);
+  CHECK(proto::parse_go_duration("1m30s") == 90s);
+  CHECK(proto::parse_go_duration("500ms") == 500ms);
+  CHECK(proto::parse_go_duration("0s") == 0s);
+  CHECK(proto::parse_go_duration("0") == 0s);
+  CHECK(proto::parse_go_duration("1h0m0s") == 1h);
+  CHECK(proto::parse_go_duration("1.5h") == 90min);
+  CHECK(proto::parse_go_duration("2us") == 2us);
+  CHECK(proto::parse_go_duration("2\xC2\xB5s") == 2us);
+  CHECK(proto::parse_go_duration("7ns") == 7ns);
+  CHECK(proto::parse_go_duration("-1m") == -1min);
+  CHECK(proto::parse_go_duration(".5s") == 500ms);
+}
+
+TEST_CASE("malformed Go durations are refused", "[proto]") {
+  for (const char* bad : {"", "5", "s", "5x", "1m30", "--1s", "1.s.", "99999999999h"}) {
+    INFO(bad);
+    CHECK_FALSE(proto::parse_go_duration(bad));
+  }
+}
+
+TEST_CASE("durations format like Go's Duration.String", "[proto]") {
+  CHECK(proto::format_go_duration(0s) == "0s");
+  CHECK(proto::format_go_duration(5s) == "5s");
+  CHECK(proto::format_go_duration(90s) == "1m30s");
+  CHECK(proto::format_go_duration(1h) == "1h0m0s");
+  CHECK(proto::format_go_duration(500ms) == "500ms");
+  CHECK(proto::format_go_duration(1500us) == "1.5ms");
+  CHECK(proto::format_go_duration(1500ns) == "1.5\xC2\xB5s");
+  CHECK(proto::format_go_duration(7ns) == "7ns");
+  CHECK(proto::format_go_duration(90500ms) == "1m30.5s");
+  CHECK(proto::format_go_duration(-2s) == "-2s");
+  const std::chrono::nanoseconds samples[] = {0ns, 7ns, 1500ns, 1500us, 90500ms, 3h + 7min + 1s};
+  for (auto d : samples) {
+    CHECK(proto::parse_go_duration(proto::format_go_duration(d)) == d);
+  }
+}
+
+TEST_CASE("RFC 3339 timestamps round-trip in UTC", "[proto]") {
+  auto t = proto::parse_rfc3339("2026-01-13T10:30:00Z");
+  REQUIRE(t);
+  CHECK(proto::format_rfc3339(*t) == "2026-01-13T10:30:00Z");
+  auto frac = proto::parse_rfc3339("2026-01-13T10:30:00.25Z");
+  REQUIRE(frac);
+  CHECK(*frac - *t == 250ms);
+  CHECK(proto::format_rfc3339(*frac) == "2026-01-13T10:30:00.25Z");
+  auto offset = proto::parse_rfc3339("2026-01-13T12:30:00+02:00");
+  REQUIRE(offset);
+  CHECK(*offset == *t);
+  for (const char* bad :
+       {"", "2026-01-13", "2026-13-01T00:00:00Z", "2026-02-30T00:00:00Z", "2026-01-13T10:30:00",
+        "2026-01-13T10:30:00.Z", "2026-01-13T10:30:00+0200"}) {
+    INFO(bad);
+    CHECK_FALSE(proto::parse_rfc3339(bad));
+  }
+}
+
+TEST_CASE("query booleans and octal modes", "[proto]") {
+  CHECK(proto::parse_query_bool("true") == true);
+  CHECK(proto::parse_query_bool("1") == true);
+  CHECK(proto::parse_query_bool("false") == false);
+  CHECK(proto::parse_query_bool("0") == false);
+  CHECK_FALSE(proto::parse_query_bool("yes"));
+  CHECK(proto::parse_octal_mode("0644") == 0644u);
+  CHECK(proto::parse_octal_mode("755") == 0755u);
+  CHECK_FALSE(proto::parse_octal_mode("0849"));
+  CHECK_FALSE(proto::parse_octal_mode("077777"));
+  CHECK(proto::format_octal_mode(0644) == "0644");
+}
+
+TEST_CASE("error bodies parse the way the SDKs read them", "[proto]") {
+  auto rate = proto::parse_error_body(
+      429,
+      R"({"error":"sprite_creation_rate_limited","message":"Sprite creation rate limit exceeded",
+              "limit":10,"window_seconds":60,"retry_after_seconds":42,"current_count":3})");
+  CHECK(rate.code == "sprite_creation_rate_limited");
+  CHECK(rate.message == "Sprite creation rate limit exceeded");
+  CHECK(rate.retry_after_seconds == 42);
+  CHECK(rate.limit == 10);
+  CHECK(rate.window_seconds == 60);
+  CHECK(rate.current_count == 3);
+  CHECK(proto::parse_error_body(404, R"({"error":"sprite not found"})").message ==
+        "sprite not found");
+  CHECK(proto::parse_error_body(422, R"({"errors":["invalid a","invalid b"]})").message ==
+        "invalid a; invalid b");
+  CHECK(proto::parse_error_body(502, "Bad Gateway\n").message == "Bad Gateway");
+  CHECK(proto::parse_error_body(500, "").message == "API error (status 500)");
+  CHECK(proto::parse_error_body(500, "{}").message == "API error (status 500)");
+}
+
+TEST_CASE("a server's error body is the recommended shape and parses back", "[proto]") {
+  proto::ApiError e;
+  e.status = 409;
+  e.code = "sprite_exists";
+  e.message = "a sprite named dev already exists";
+  std::string body = proto::error_body(e);
+  CHECK(body == R"({"error":"sprite_exists","message":"a sprite named dev already exists"})");
+  auto back = proto::parse_error_body(409, body);
+  CHECK(back.code == e.code);
+  CHECK(back.message == e.message);
+  proto::ApiError bare;
+  bare.status = 404;
+  CHECK(proto::error_body(bare) == R"({"error":"not_found","message":"error"})");
+}
+
+TEST_CASE("HTTP statuses map to the error kinds of docs/errors.md", "[proto]") {
+  CHECK(proto::kind_for_status(400) == "usage");
+  CHECK(proto::kind_for_status(401) == "unauthorized");
+  CHECK(proto::kind_for_status(403) == "unauthorized");
+  CHECK(proto::kind_for_status(404) == "not_found");
+  CHECK(proto::kind_for_status(409) == "conflict");
+  CHECK(proto::kind_for_status(422) == "usage");
+  CHECK(proto::kind_for_status(429) == "rate_limited");
+  CHECK(proto::kind_for_status(500) == "api");
+}
