@@ -12,6 +12,7 @@ packages=(
   libluajit-5.1-dev          # Debian's LuaJIT: carries the 2024 CVE fixes (docs/architecture.md)
   libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev   # never libboost-dev (1.74)
   libssl-dev catch2 libedit-dev ca-certificates
+  curl                       # the engine's end-to-end tests speak HTTP with it
 )
 if [ "${1:-}" = bench ]; then
   packages+=(luajit hyperfine nodejs)

@@ -10,6 +10,7 @@
 #include <string_view>
 #include <vector>
 
+#include "engine/engine.hpp"
 #include "host/runtime.hpp"
 
 namespace {
@@ -22,6 +23,8 @@ usage:
   spritescript run FILE [ARGS...]   run a Lua script (ARGS in `arg` and `...`)
   spritescript FILE.lua [ARGS...]   the same
   spritescript -e CODE [ARGS...]    run CODE
+  spritescript serve [--listen HOST:PORT] [--state-dir DIR] [--token TOKEN]
+                                    run the local engine (docs/engine.md)
   spritescript version              print the version
   spritescript help                 show this help
 
@@ -39,6 +42,29 @@ int usage_error(const std::string& message) {
 
 bool ends_with(std::string_view s, std::string_view suffix) {
   return s.size() >= suffix.size() && s.substr(s.size() - suffix.size()) == suffix;
+}
+
+int serve_main(const std::vector<std::string>& args) {
+  spritescript::engine::ServeOptions options;
+  for (size_t i = 0; i < args.size(); ++i) {
+    auto value = [&](std::string& out) {
+      if (i + 1 >= args.size()) return false;
+      out = args[++i];
+      return true;
+    };
+    bool ok = true;
+    if (args[i] == "--listen") {
+      ok = value(options.listen);
+    } else if (args[i] == "--state-dir") {
+      ok = value(options.state_dir);
+    } else if (args[i] == "--token") {
+      ok = value(options.token);
+    } else {
+      return usage_error("serve: unknown option '" + args[i] + "'");
+    }
+    if (!ok) return usage_error("serve: " + args[i] + " needs a value");
+  }
+  return spritescript::engine::serve(options);
 }
 
 int run_main(int argc, char** argv) {
@@ -76,6 +102,7 @@ int run_main(int argc, char** argv) {
     std::fputs(kUsage, stdout);
     return 0;
   }
+  if (command == "serve") return serve_main(rest(i + 1));
   if (command == "-e") {
     if (i + 1 >= args.size()) return usage_error("-e needs a piece of Lua code");
     options.code = args[i + 1];

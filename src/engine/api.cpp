@@ -1,0 +1,231 @@
+#include "engine/api.hpp"
+
+#include <boost/json.hpp>
+
+#include <algorithm>
+#include <chrono>
+
+#include "proto/api_error.hpp"
+#include "proto/http_target.hpp"
+#include "proto/values.hpp"
+
+namespace json = boost::json;
+
+namespace spritescript::engine {
+namespace {
+
+constexpr int kMaxListResults = 50;
+
+HttpResponse error(int status, std::string code, std::string message) {
+  proto::ApiError e;
+  e.status = status;
+  e.code = std::move(code);
+  e.message = std::move(message);
+  return {status, proto::error_body(e)};
+}
+
+HttpResponse json_response(int status, const json::value& v) {
+  return {status, json::serialize(v)};
+}
+
+// Constant-time comparison: the token must not leak through timing.
+bool same_secret(const std::string& a, const std::string& b) {
+  if (a.size() != b.size()) return false;
+  unsigned char diff = 0;
+  for (std::size_t i = 0; i < a.size(); ++i) diff |= static_cast<unsigned char>(a[i] ^ b[i]);
+  return diff == 0;
+}
+
+std::string now_rfc3339() {
+  return proto::format_rfc3339(std::chrono::system_clock::now());
+}
+
+std::string new_uuid() {
+  std::string h = random_hex(16);
+  return h.substr(0, 8) + "-" + h.substr(8, 4) + "-4" + h.substr(13, 3) + "-a" + h.substr(17, 3) +
+         "-" + h.substr(20, 12);
+}
+
+struct RequestError {
+  HttpResponse response;
+};
+
+json::object parse_object(const std::string& body) {
+  if (body.empty()) return {};
+  json::error_code ec;
+  json::value v = json::parse(body, ec);
+  if (ec || !v.is_object()) {
+    throw RequestError{error(400, "invalid_json", "the request body is not a JSON object")};
+  }
+  return std::move(v.as_object());
+}
+
+std::vector<std::string> parse_labels(const json::value& v) {
+  if (!v.is_array())
+    throw RequestError{error(400, "invalid_labels", "labels must be an array of strings")};
+  std::vector<std::string> labels;
+  for (const auto& item : v.as_array()) {
+    if (!item.is_string()) {
+      throw RequestError{error(400, "invalid_labels", "labels must be an array of strings")};
+    }
+    labels.emplace_back(item.as_string());
+  }
+  return labels;
+}
+
+void apply_url_settings(Sprite& s, const json::value& v) {
+  if (v.is_null()) return;
+  if (!v.is_object()) {
+    throw RequestError{error(400, "invalid_url_settings", "url_settings must be an object")};
+  }
+  const json::object& o = v.as_object();
+  if (const json::value* auth = o.if_contains("auth")) {
+    if (!auth->is_string() || (auth->as_string() != "sprite" && auth->as_string() != "public")) {
+      throw RequestError{
+          error(400, "invalid_url_settings", R"(url_settings.auth must be "sprite" or "public")")};
+    }
+    s.url_auth = std::string(auth->as_string());
+  }
+  if (const json::value* pa = o.if_contains("private_access"); pa && pa->is_string()) {
+    s.private_access = std::string(pa->as_string());
+  }
+}
+
+}  // namespace
+
+namespace {
+
+json::object sprite_json(const Sprite& s, std::uint16_t port) {
+  json::object o;
+  o["id"] = s.id;
+  o["name"] = s.name;
+  o["organization"] = "local";
+  o["org_slug"] = "local";
+  o["status"] = s.status;
+  o["url"] = "http://" + s.name + ".localhost:" + std::to_string(port);
+  json::object url_settings{{"auth", s.url_auth}};
+  if (s.private_access) url_settings["private_access"] = *s.private_access;
+  o["url_settings"] = std::move(url_settings);
+  json::array labels;
+  for (const auto& l : s.labels) labels.emplace_back(l);
+  o["labels"] = std::move(labels);
+  json::object env;
+  for (const auto& [k, v] : s.environment) env[k] = v;
+  o["environment"] = std::move(env);
+  o["created_at"] = s.created_at;
+  o["updated_at"] = s.updated_at;
+  return o;
+}
+
+}  // namespace
+
+HttpResponse Api::handle(const HttpRequest& request) {
+  if (!same_secret(request.authorization, "Bearer " + token_)) {
+    return error(401, "unauthorized",
+                 "missing or wrong token: send Authorization: Bearer <token> "
+                 "(the local engine keeps it in <state dir>/token)");
+  }
+  auto target = proto::parse_target(request.target);
+  if (!target) return error(400, "invalid_target", "the request path is not valid");
+  const auto& seg = target->segments;
+  const std::string& method = request.method;
+  if (seg.size() < 2 || seg[0] != "v1" || seg[1] != "sprites") {
+    return error(404, "not_found", "no such endpoint: " + request.target);
+  }
+
+  try {
+    // /v1/sprites
+    if (seg.size() == 2) {
+      if (method == "GET") {
+        std::string prefix = target->param("prefix").value_or("");
+        int max = kMaxListResults;
+        if (auto m = target->param("max_results")) {
+          try {
+            max = std::clamp(std::stoi(*m), 1, kMaxListResults);  // clamp, never reject (§2.3)
+          } catch (const std::exception&) {
+            return error(400, "invalid_max_results", "max_results must be a number");
+          }
+        }
+        auto all = store_.list(prefix, target->param("continuation_token").value_or(""));
+        json::array sprites;
+        int counts[3] = {0, 0, 0};
+        for (std::size_t i = 0; i < all.size() && i < static_cast<std::size_t>(max); ++i) {
+          sprites.push_back(sprite_json(*all[i], port_));
+        }
+        for (const Sprite* s : store_.list("", "")) {
+          counts[s->status == "running" ? 0 : s->status == "warm" ? 1 : 2]++;
+        }
+        json::object body;
+        const bool more = all.size() > static_cast<std::size_t>(max);
+        body["sprites"] = std::move(sprites);
+        body["has_more"] = more;
+        if (more) body["next_continuation_token"] = all[static_cast<std::size_t>(max) - 1]->name;
+        json::object org{{"name", "local"},   {"running", counts[0]},  {"warm", counts[1]},
+                         {"cold", counts[2]}, {"running_limit", 1000}, {"warm_limit", 1000}};
+        for (const auto& [k, v] : org) body[k] = v;  // JS reads these at the top level
+        body["org"] = std::move(org);                // Go reads them nested (§2.3)
+        return json_response(200, body);
+      }
+      if (method == "POST") {
+        json::object in = parse_object(request.body);
+        const json::value* name_v = in.if_contains("name");
+        if (!name_v || !name_v->is_string()) {
+          return error(400, "invalid_name", "the body needs a \"name\" string");
+        }
+        Sprite s;
+        s.name = std::string(name_v->as_string());
+        if (std::string why = check_sprite_name(s.name); !why.empty()) {
+          return error(400, "invalid_name", why + ": '" + s.name + "'");
+        }
+        if (store_.get(s.name)) {
+          return error(409, "sprite_exists", "a sprite named '" + s.name + "' already exists");
+        }
+        if (const json::value* l = in.if_contains("labels")) s.labels = parse_labels(*l);
+        if (const json::value* u = in.if_contains("url_settings")) apply_url_settings(s, *u);
+        if (const json::value* e = in.if_contains("environment"); e && e->is_object()) {
+          for (const auto& [k, v] : e->as_object()) {
+            if (v.is_string()) s.environment[std::string(k)] = std::string(v.as_string());
+          }
+        }
+        s.id = new_uuid();
+        s.created_at = s.updated_at = now_rfc3339();
+        return json_response(201, sprite_json(store_.put(std::move(s)), port_));
+      }
+      return error(405, "method_not_allowed", method + " is not allowed on /v1/sprites");
+    }
+
+    const std::string& name = seg[2];
+    // The optional control connection: say "not here" at once (spec §14.1).
+    if (seg.size() == 4 && seg[3] == "control") {
+      return error(404, "not_found", "the control connection is not supported");
+    }
+    const Sprite* sprite = store_.get(name);
+    if (!sprite) return error(404, "sprite_not_found", "no sprite named '" + name + "'");
+
+    if (seg.size() == 3) {
+      if (method == "GET") return json_response(200, sprite_json(*sprite, port_));
+      if (method == "PUT") {
+        json::object in = parse_object(request.body);
+        Sprite updated = *sprite;
+        if (const json::value* u = in.if_contains("url_settings")) apply_url_settings(updated, *u);
+        if (const json::value* c = in.if_contains("clear_labels");
+            c && c->is_bool() && c->as_bool()) {
+          updated.labels.clear();
+        }
+        if (const json::value* l = in.if_contains("labels")) updated.labels = parse_labels(*l);
+        updated.updated_at = now_rfc3339();
+        return json_response(200, sprite_json(store_.put(std::move(updated)), port_));
+      }
+      if (method == "DELETE") {
+        store_.remove(name);
+        return {204, ""};
+      }
+      return error(405, "method_not_allowed", method + " is not allowed on a sprite");
+    }
+    return error(404, "not_found", "no such endpoint (yet) in the local engine: " + request.target);
+  } catch (RequestError& e) {
+    return std::move(e.response);
+  }
+}
+
+}  // namespace spritescript::engine

@@ -1,0 +1,130 @@
+// `spritescript serve`: the local engine over real HTTP on loopback, driven
+// with curl (the Sprites client joins with its own issue). Each test starts
+// an engine on a random port with a temporary state dir.
+#include <catch2/catch.hpp>
+
+#include <signal.h>
+
+#include <sys/stat.h>
+#include <filesystem>
+#include <fstream>
+#include <string>
+
+#include "process.hpp"
+
+namespace {
+
+using Catch::Matchers::Contains;
+
+class Engine {
+ public:
+  explicit Engine(const e2e::TempDir& state, std::vector<std::string> extra = {})
+      : child_(command(state, std::move(extra))) {
+    REQUIRE(child_.wait_for_stdout("listening on http://127.0.0.1:"));
+    REQUIRE(child_.wait_for_stdout(" (state dir"));
+    const std::string& out = child_.out();
+    auto start = out.find("127.0.0.1:") + 10;
+    port_ = std::stoi(out.substr(start, out.find(' ', start) - start));
+  }
+
+  // curl METHOD PATH [BODY]: returns "STATUS BODY".
+  std::string call(const std::string& method, const std::string& path, const std::string& body = "",
+                   const std::string& token = "test-token") {
+    std::vector<std::string> argv = {"/usr/bin/curl",
+                                     "-s",
+                                     "-X",
+                                     method,
+                                     "-w",
+                                     " %{http_code}",
+                                     "-H",
+                                     "Authorization: Bearer " + token,
+                                     "http://127.0.0.1:" + std::to_string(port_) + path};
+    if (!body.empty()) {
+      argv.insert(argv.end(), {"-H", "Content-Type: application/json", "--data-raw", body});
+    }
+    e2e::Command command;
+    command.argv = std::move(argv);
+    e2e::Result r = e2e::run(command);
+    REQUIRE(r.exited);
+    REQUIRE(r.exit_code == 0);
+    auto space = r.out.rfind(' ');
+    return r.out.substr(space + 1) + " " + r.out.substr(0, space);
+  }
+
+  e2e::Result stop(int sig = SIGTERM) {
+    child_.send_signal(sig);
+    return child_.wait();
+  }
+
+ private:
+  static e2e::Command command(const e2e::TempDir& state, std::vector<std::string> extra) {
+    std::vector<std::string> args = {"serve", "--state-dir", state.path().string(), "--token",
+                                     "test-token"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    return e2e::spritescript(args);
+  }
+
+  e2e::Child child_;
+  int port_ = 0;
+};
+
+}  // namespace
+
+TEST_CASE("serve answers the sprites API on loopback with a token", "[serve]") {
+  e2e::TempDir state;
+  Engine engine(state);
+  CHECK_THAT(engine.call("GET", "/v1/sprites", "", "wrong"), Catch::StartsWith("401 {\"error\""));
+  CHECK_THAT(engine.call("POST", "/v1/sprites", R"({"name":"ci-1","labels":["ci"]})"),
+             Catch::StartsWith("201 {") && Contains("\"name\":\"ci-1\""));
+  CHECK_THAT(engine.call("POST", "/v1/sprites", R"({"name":"ci-1"})"), Catch::StartsWith("409 "));
+  CHECK_THAT(engine.call("GET", "/v1/sprites/ci-1"),
+             Catch::StartsWith("200 ") && Contains("\"status\":\"cold\""));
+  CHECK_THAT(engine.call("GET", "/v1/sprites?prefix=ci-"), Contains("\"has_more\":false"));
+  CHECK(engine.call("DELETE", "/v1/sprites/ci-1") == "204 ");
+  CHECK_THAT(engine.call("GET", "/v1/sprites/ci-1"), Catch::StartsWith("404 "));
+  e2e::Result r = engine.stop();
+  CHECK(r.exited);
+  CHECK(r.exit_code == 0);
+}
+
+TEST_CASE("sprites survive an engine killed with SIGKILL", "[serve]") {
+  e2e::TempDir state;
+  {
+    Engine engine(state);
+    REQUIRE_THAT(engine.call("POST", "/v1/sprites", R"({"name":"durable"})"),
+                 Catch::StartsWith("201 "));
+    engine.stop(SIGKILL);
+  }
+  Engine again(state);
+  CHECK_THAT(again.call("GET", "/v1/sprites/durable"), Catch::StartsWith("200 "));
+}
+
+TEST_CASE("without --token the engine makes one and keeps it 0600 in the state dir", "[serve]") {
+  e2e::TempDir state;
+  e2e::Child child(e2e::spritescript({"serve", "--state-dir", state.path().string()}));
+  REQUIRE(child.wait_for_stdout(" (state dir"));
+  struct stat st {};
+  REQUIRE(::stat((state.path() / "token").c_str(), &st) == 0);
+  CHECK((st.st_mode & 0777) == 0600);
+  std::ifstream in(state.path() / "token");
+  std::string token;
+  std::getline(in, token);
+  CHECK(token.size() == 64);
+  child.send_signal(SIGTERM);
+  e2e::Result r = child.wait();
+  CHECK(r.exit_code == 0);
+  CHECK_THAT(r.out + r.err, !Contains(token));  // the token is never printed
+}
+
+TEST_CASE("serve refuses bad options in one line with exit 2", "[serve]") {
+  e2e::TempDir state;
+  for (std::vector<std::string> args :
+       {std::vector<std::string>{"serve", "--listen"},
+        {"serve", "--frob"},
+        {"serve", "--listen", "nocolon", "--state-dir", state.path().string()}}) {
+    e2e::Result r = e2e::run(e2e::spritescript(args));
+    INFO(r.describe());
+    CHECK(r.exit_code == 2);
+    CHECK(r.err_lines().size() == 1);
+  }
+}
