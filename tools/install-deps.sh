@@ -14,8 +14,13 @@ packages=(
   libssl-dev catch2 libedit-dev ca-certificates
   curl                       # the engine's end-to-end tests speak HTTP with it
 )
+# Node.js and npm run the official JS SDK against the local engine in the
+# tests (tests/sdk); a node and npm already on PATH will do.
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+  packages+=(nodejs npm)
+fi
 if [ "${1:-}" = bench ]; then
-  packages+=(luajit hyperfine nodejs)
+  packages+=(luajit hyperfine)
 fi
 
 if ! command -v dpkg-query >/dev/null 2>&1; then
@@ -25,8 +30,6 @@ fi
 
 missing=()
 for p in "${packages[@]}"; do
-  # nodejs may come from elsewhere (a node binary on PATH is enough).
-  if [ "$p" = nodejs ] && command -v node >/dev/null 2>&1; then continue; fi
   status=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)
   [ "$status" = "install ok installed" ] || missing+=("$p")
 done
