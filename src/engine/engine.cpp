@@ -57,17 +57,28 @@ int serve(const ServeOptions& options) {
   }
   fs::path state_dir =
       options.state_dir.empty() ? default_state_dir() : fs::path(options.state_dir);
-  fs::create_directories(state_dir);
-  fs::permissions(state_dir, fs::perms::owner_all, fs::perm_options::replace);
+  // A state dir we create is private (0700); an existing one is left as the
+  // user made it (never chmod a directory like /tmp given by mistake).
+  if (fs::create_directories(state_dir)) {
+    fs::permissions(state_dir, fs::perms::owner_all, fs::perm_options::replace);
+  }
   std::string token = options.token.empty() ? load_or_create_token(state_dir) : options.token;
 
   Store store(state_dir);
   boost::asio::io_context io;
   std::unique_ptr<Api> api;
-  HttpServer server(io, host, static_cast<std::uint16_t>(port),
-                    [&api](const HttpRequest& r) { return api->handle(r); },
-                    {{"Sprite-Version", kEngineVersion}});
-  api = std::make_unique<Api>(store, token, server.port());
+  std::unique_ptr<HttpServer> server;
+  try {
+    server = std::make_unique<HttpServer>(
+        io, host, static_cast<std::uint16_t>(port),
+        [&api](const HttpRequest& r) { return api->handle(r); },
+        std::vector<std::pair<std::string, std::string>>{{"Sprite-Version", kEngineVersion}});
+  } catch (const boost::system::system_error& e) {
+    std::fprintf(stderr, "spritescript serve: cannot listen on %s: %s\n", options.listen.c_str(),
+                 e.code().message().c_str());
+    return 1;
+  }
+  api = std::make_unique<Api>(store, token, server->port());
 
   if (host != "127.0.0.1" && host != "::1" && host != "localhost") {
     std::fprintf(stderr,
@@ -78,7 +89,7 @@ int serve(const ServeOptions& options) {
   boost::asio::signal_set signals(io, SIGINT, SIGTERM);
   signals.async_wait([&io](const boost::system::error_code&, int) { io.stop(); });
   std::printf("listening on http://%s:%u (state dir %s, %zu sprites)\n", host.c_str(),
-              server.port(), state_dir.c_str(), store.size());
+              server->port(), state_dir.c_str(), store.size());
   std::fflush(stdout);
   io.run();
   return 0;

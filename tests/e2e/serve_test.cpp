@@ -128,3 +128,21 @@ TEST_CASE("serve refuses bad options in one line with exit 2", "[serve]") {
     CHECK(r.err_lines().size() == 1);
   }
 }
+
+TEST_CASE("a port already in use is one clear line and exit 1", "[serve]") {
+  e2e::TempDir state;
+  e2e::Child first(e2e::spritescript({"serve", "--state-dir", state.path().string()}));
+  REQUIRE(first.wait_for_stdout(" (state dir"));
+  const std::string& out = first.out();
+  auto start = out.find("127.0.0.1:") + 10;
+  std::string port = out.substr(start, out.find(' ', start) - start);
+  e2e::Result second = e2e::run(e2e::spritescript(
+      {"serve", "--state-dir", state.path().string(), "--listen", "127.0.0.1:" + port}));
+  INFO(second.describe());
+  CHECK(second.exit_code == 1);
+  REQUIRE(second.err_lines().size() == 1);
+  CHECK_THAT(second.err,
+             Contains("cannot listen on 127.0.0.1:" + port) && Contains("Address already in use"));
+  first.send_signal(SIGTERM);
+  CHECK(first.wait().exit_code == 0);
+}
