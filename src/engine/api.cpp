@@ -91,29 +91,11 @@ void apply_url_settings(Sprite& s, const json::value& v) {
   }
 }
 
-}  // namespace
-
-namespace {
-
 json::object sprite_json(const Sprite& s, std::uint16_t port) {
-  json::object o;
-  o["id"] = s.id;
-  o["name"] = s.name;
+  json::object o = to_json(s);
   o["organization"] = "local";
-  o["org_slug"] = "local";
-  o["status"] = s.status;
+  o["org_slug"] = "local";  // list entries: JS reads either, Go only organization (§2.1)
   o["url"] = "http://" + s.name + ".localhost:" + std::to_string(port);
-  json::object url_settings{{"auth", s.url_auth}};
-  if (s.private_access) url_settings["private_access"] = *s.private_access;
-  o["url_settings"] = std::move(url_settings);
-  json::array labels;
-  for (const auto& l : s.labels) labels.emplace_back(l);
-  o["labels"] = std::move(labels);
-  json::object env;
-  for (const auto& [k, v] : s.environment) env[k] = v;
-  o["environment"] = std::move(env);
-  o["created_at"] = s.created_at;
-  o["updated_at"] = s.updated_at;
   return o;
 }
 

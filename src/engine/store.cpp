@@ -30,6 +30,8 @@ void fsync_path(const fs::path& path, int flags) {
   if (rc != 0) fail("cannot fsync", path);
 }
 
+}  // namespace
+
 json::object to_json(const Sprite& s) {
   json::object o;
   o["id"] = s.id;
@@ -48,6 +50,8 @@ json::object to_json(const Sprite& s) {
   o["updated_at"] = s.updated_at;
   return o;
 }
+
+namespace {
 
 std::string str(const json::object& o, std::string_view key, std::string_view fallback = {}) {
   const json::value* v = o.if_contains(key);

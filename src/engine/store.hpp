@@ -4,6 +4,8 @@
 // restarts with every sprite as it was after its last completed change.
 #pragma once
 
+#include <boost/json/object.hpp>
+
 #include <filesystem>
 #include <map>
 #include <optional>
@@ -23,6 +25,10 @@ struct Sprite {
   std::string created_at;  // RFC 3339
   std::string updated_at;
 };
+
+// The sprite as stored (sprite.json); the API adds what depends on the
+// server (organization, url) to the same object.
+boost::json::object to_json(const Sprite& sprite);
 
 // Why a sprite name is not acceptable, or "" when it is. Names follow DNS
 // labels: 1-63 characters of a-z, 0-9 and '-', not starting or ending with
