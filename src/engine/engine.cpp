@@ -1,14 +1,21 @@
 #include "engine/engine.hpp"
 
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
+#include <boost/json.hpp>
 
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <sstream>
+#include <thread>
 
 #include "engine/api.hpp"
 #include "engine/http_server.hpp"
@@ -40,6 +47,54 @@ std::string load_or_create_token(const fs::path& state_dir) {
   return token;
 }
 
+// One engine per state dir: the serving engine holds an exclusive flock on
+// <state>/engine.lock for its whole life (the kernel drops it when the
+// process dies, however it dies), and describes itself in engine.json.
+class StateLock {
+ public:
+  explicit StateLock(const fs::path& state_dir)
+      : fd_(::open((state_dir / "engine.lock").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600)) {}
+  ~StateLock() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  StateLock(const StateLock&) = delete;
+  StateLock& operator=(const StateLock&) = delete;
+
+  // True when this process now holds the lock (no engine was serving).
+  bool try_acquire() { return fd_ >= 0 && ::flock(fd_, LOCK_EX | LOCK_NB) == 0; }
+
+ private:
+  int fd_;
+};
+
+struct EngineInfo {
+  long pid = 0;
+  std::string url;
+};
+
+std::optional<EngineInfo> read_engine_info(const fs::path& state_dir) {
+  std::ifstream in(state_dir / "engine.json");
+  std::ostringstream text;
+  text << in.rdbuf();
+  boost::system::error_code ec;
+  auto doc = boost::json::parse(text.str(), ec);
+  if (!in || ec || !doc.is_object()) return std::nullopt;
+  const auto& o = doc.as_object();
+  EngineInfo info;
+  if (const auto* pid = o.if_contains("pid"); pid && pid->is_int64()) info.pid = pid->as_int64();
+  if (const auto* url = o.if_contains("url"); url && url->is_string()) {
+    info.url = std::string(url->as_string());
+  }
+  return info;
+}
+
+// Is an engine serving state_dir? (The lock says; engine.json says where.)
+std::optional<EngineInfo> running_engine(const fs::path& state_dir) {
+  StateLock probe(state_dir);
+  if (probe.try_acquire()) return std::nullopt;  // released when probe closes
+  return read_engine_info(state_dir).value_or(EngineInfo{});
+}
+
 }  // namespace
 
 int serve(const ServeOptions& options) {
@@ -61,6 +116,15 @@ int serve(const ServeOptions& options) {
   // user made it (never chmod a directory like /tmp given by mistake).
   if (fs::create_directories(state_dir)) {
     fs::permissions(state_dir, fs::perms::owner_all, fs::perm_options::replace);
+  }
+  StateLock lock(state_dir);
+  if (!lock.try_acquire()) {
+    auto info = read_engine_info(state_dir).value_or(EngineInfo{});
+    std::fprintf(stderr,
+                 "spritescript serve: another engine already serves %s (%s, pid %ld); stop it "
+                 "with 'spritescript engine stop --state-dir %s'\n",
+                 state_dir.c_str(), info.url.c_str(), info.pid, state_dir.c_str());
+    return 1;
   }
   std::string token = options.token.empty() ? load_or_create_token(state_dir) : options.token;
 
@@ -88,11 +152,55 @@ int serve(const ServeOptions& options) {
   }
   boost::asio::signal_set signals(io, SIGINT, SIGTERM);
   signals.async_wait([&io](const boost::system::error_code&, int) { io.stop(); });
-  std::printf("listening on http://%s:%u (state dir %s, %zu sprites)\n", host.c_str(),
-              server->port(), state_dir.c_str(), store.size());
+  const std::string url = "http://" + host + ":" + std::to_string(server->port());
+  boost::json::object info{
+      {"pid", static_cast<std::int64_t>(::getpid())}, {"url", url}, {"version", kEngineVersion}};
+  write_file_atomically(state_dir / "engine.json", boost::json::serialize(info) + "\n", 0600);
+  std::printf("listening on %s (state dir %s, %zu sprites)\n", url.c_str(), state_dir.c_str(),
+              store.size());
   std::fflush(stdout);
   io.run();
+  std::error_code ignored;
+  fs::remove(state_dir / "engine.json", ignored);
   return 0;
+}
+
+}  // namespace spritescript::engine
+
+namespace spritescript::engine {
+
+int engine_command(const std::string& subcommand, const std::string& state_dir_option) {
+  fs::path state_dir = state_dir_option.empty() ? default_state_dir() : fs::path(state_dir_option);
+  auto engine = fs::is_directory(state_dir) ? running_engine(state_dir) : std::nullopt;
+  if (subcommand == "status") {
+    if (!engine) {
+      std::printf("not running (state dir %s)\n", state_dir.c_str());
+      return 3;  // systemctl's "inactive"
+    }
+    std::printf("running at %s (pid %ld, state dir %s)\n", engine->url.c_str(), engine->pid,
+                state_dir.c_str());
+    return 0;
+  }
+  // stop: SIGTERM, then wait until the engine has let go of its state dir.
+  if (!engine) {
+    std::printf("not running (state dir %s)\n", state_dir.c_str());
+    return 0;
+  }
+  if (engine->pid <= 0 || ::kill(static_cast<pid_t>(engine->pid), SIGTERM) != 0) {
+    std::fprintf(stderr, "spritescript engine stop: cannot signal the engine (pid %ld)\n",
+                 engine->pid);
+    return 1;
+  }
+  for (int i = 0; i < 200; ++i) {
+    if (!running_engine(state_dir)) {
+      std::printf("stopped (pid %ld)\n", engine->pid);
+      return 0;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  std::fprintf(stderr, "spritescript engine stop: the engine (pid %ld) did not stop within 10 s\n",
+               engine->pid);
+  return 1;
 }
 
 }  // namespace spritescript::engine

@@ -13,6 +13,12 @@ struct ServeOptions {
 
 // Runs until SIGINT or SIGTERM; returns the process exit code. Prints one
 // line "listening on http://HOST:PORT" on stdout once it accepts requests.
+// Also refuses (exit 1) when another engine already serves the state dir.
 int serve(const ServeOptions& options);
+
+// `spritescript engine status|stop [--state-dir DIR]`: status exits 0 when
+// an engine serves the state dir, 3 when none does; stop sends it SIGTERM
+// and waits until it has let go of the state dir.
+int engine_command(const std::string& subcommand, const std::string& state_dir);
 
 }  // namespace spritescript::engine

@@ -25,6 +25,8 @@ usage:
   spritescript -e CODE [ARGS...]    run CODE
   spritescript serve [--listen HOST:PORT] [--state-dir DIR] [--token TOKEN]
                                     run the local engine (docs/engine.md)
+  spritescript engine status|stop [--state-dir DIR]
+                                    is an engine serving DIR? stop it
   spritescript version              print the version
   spritescript help                 show this help
 
@@ -67,6 +69,21 @@ int serve_main(const std::vector<std::string>& args) {
   return spritescript::engine::serve(options);
 }
 
+int engine_main(const std::vector<std::string>& args) {
+  if (args.empty() || (args[0] != "status" && args[0] != "stop")) {
+    return usage_error("engine needs 'status' or 'stop'");
+  }
+  std::string state_dir;
+  for (size_t i = 1; i < args.size(); ++i) {
+    if (args[i] == "--state-dir" && i + 1 < args.size()) {
+      state_dir = args[++i];
+    } else {
+      return usage_error("engine " + args[0] + ": unknown option '" + args[i] + "'");
+    }
+  }
+  return spritescript::engine::engine_command(args[0], state_dir);
+}
+
 int run_main(int argc, char** argv) {
   std::vector<std::string> args(argv + 1, argv + argc);
   spritescript::host::RunOptions options;
@@ -103,6 +120,7 @@ int run_main(int argc, char** argv) {
     return 0;
   }
   if (command == "serve") return serve_main(rest(i + 1));
+  if (command == "engine") return engine_main(rest(i + 1));
   if (command == "-e") {
     if (i + 1 >= args.size()) return usage_error("-e needs a piece of Lua code");
     options.code = args[i + 1];

@@ -136,8 +136,9 @@ TEST_CASE("a port already in use is one clear line and exit 1", "[serve]") {
   const std::string& out = first.out();
   auto start = out.find("127.0.0.1:") + 10;
   std::string port = out.substr(start, out.find(' ', start) - start);
+  e2e::TempDir other_state;  // the same state dir would be refused earlier, by its lock
   e2e::Result second = e2e::run(e2e::spritescript(
-      {"serve", "--state-dir", state.path().string(), "--listen", "127.0.0.1:" + port}));
+      {"serve", "--state-dir", other_state.path().string(), "--listen", "127.0.0.1:" + port}));
   INFO(second.describe());
   CHECK(second.exit_code == 1);
   REQUIRE(second.err_lines().size() == 1);
@@ -145,4 +146,35 @@ TEST_CASE("a port already in use is one clear line and exit 1", "[serve]") {
              Contains("cannot listen on 127.0.0.1:" + port) && Contains("Address already in use"));
   first.send_signal(SIGTERM);
   CHECK(first.wait().exit_code == 0);
+}
+
+TEST_CASE("one engine per state dir; engine status and stop find it", "[serve]") {
+  e2e::TempDir state;
+  const std::string dir = state.path().string();
+  e2e::Result before = e2e::run(e2e::spritescript({"engine", "status", "--state-dir", dir}));
+  CHECK(before.exit_code == 3);
+  CHECK_THAT(before.out, Contains("not running"));
+
+  e2e::Child engine(e2e::spritescript({"serve", "--state-dir", dir}));
+  REQUIRE(engine.wait_for_stdout(" (state dir"));
+  const std::string& out = engine.out();
+  std::string url =
+      out.substr(out.find("http://"), out.find(' ', out.find("http://")) - out.find("http://"));
+
+  e2e::Result second = e2e::run(e2e::spritescript({"serve", "--state-dir", dir}));
+  CHECK(second.exit_code == 1);
+  REQUIRE(second.err_lines().size() == 1);
+  CHECK_THAT(second.err, Contains("another engine already serves") && Contains(url));
+
+  e2e::Result status = e2e::run(e2e::spritescript({"engine", "status", "--state-dir", dir}));
+  CHECK(status.exit_code == 0);
+  CHECK_THAT(status.out, Contains("running at " + url));
+
+  e2e::Result stop = e2e::run(e2e::spritescript({"engine", "stop", "--state-dir", dir}));
+  CHECK(stop.exit_code == 0);
+  CHECK_THAT(stop.out, Contains("stopped"));
+  CHECK(engine.wait().exit_code == 0);
+  CHECK(e2e::run(e2e::spritescript({"engine", "status", "--state-dir", dir})).exit_code == 3);
+  CHECK(e2e::run(e2e::spritescript({"engine", "stop", "--state-dir", dir})).exit_code == 0);
+  CHECK(e2e::run(e2e::spritescript({"engine", "frob"})).exit_code == 2);
 }
