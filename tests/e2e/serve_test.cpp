@@ -16,15 +16,23 @@ namespace {
 
 using Catch::Matchers::Contains;
 
+// The URL from the engine's "listening on http://HOST:PORT (state dir ...)".
+std::string listening_url(const std::string& out) {
+  auto start = out.find("http://");
+  return out.substr(start, out.find(' ', start) - start);
+}
+
+std::string port_of(const std::string& url) {
+  return url.substr(url.rfind(':') + 1);
+}
+
 class Engine {
  public:
   explicit Engine(const e2e::TempDir& state, std::vector<std::string> extra = {})
       : child_(command(state, std::move(extra))) {
     REQUIRE(child_.wait_for_stdout("listening on http://127.0.0.1:"));
     REQUIRE(child_.wait_for_stdout(" (state dir"));
-    const std::string& out = child_.out();
-    auto start = out.find("127.0.0.1:") + 10;
-    port_ = std::stoi(out.substr(start, out.find(' ', start) - start));
+    port_ = std::stoi(port_of(listening_url(child_.out())));
   }
 
   // curl METHOD PATH [BODY]: returns "STATUS BODY".
@@ -133,9 +141,7 @@ TEST_CASE("a port already in use is one clear line and exit 1", "[serve]") {
   e2e::TempDir state;
   e2e::Child first(e2e::spritescript({"serve", "--state-dir", state.path().string()}));
   REQUIRE(first.wait_for_stdout(" (state dir"));
-  const std::string& out = first.out();
-  auto start = out.find("127.0.0.1:") + 10;
-  std::string port = out.substr(start, out.find(' ', start) - start);
+  std::string port = port_of(listening_url(first.out()));
   e2e::TempDir other_state;  // the same state dir would be refused earlier, by its lock
   e2e::Result second = e2e::run(e2e::spritescript(
       {"serve", "--state-dir", other_state.path().string(), "--listen", "127.0.0.1:" + port}));
@@ -157,9 +163,7 @@ TEST_CASE("one engine per state dir; engine status and stop find it", "[serve]")
 
   e2e::Child engine(e2e::spritescript({"serve", "--state-dir", dir}));
   REQUIRE(engine.wait_for_stdout(" (state dir"));
-  const std::string& out = engine.out();
-  std::string url =
-      out.substr(out.find("http://"), out.find(' ', out.find("http://")) - out.find("http://"));
+  std::string url = listening_url(engine.out());
 
   e2e::Result second = e2e::run(e2e::spritescript({"serve", "--state-dir", dir}));
   CHECK(second.exit_code == 1);
