@@ -1,10 +1,14 @@
 #include "engine/api.hpp"
 
+#include <unistd.h>
+
+#include <boost/asio/this_coro.hpp>
 #include <boost/json.hpp>
 
 #include <algorithm>
 #include <chrono>
 
+#include "engine/fleet.hpp"
 #include "proto/api_error.hpp"
 #include "proto/http_target.hpp"
 #include "proto/values.hpp"
@@ -17,11 +21,7 @@ namespace {
 constexpr int kMaxListResults = 50;
 
 HttpResponse error(int status, std::string code, std::string message) {
-  proto::ApiError e;
-  e.status = status;
-  e.code = std::move(code);
-  e.message = std::move(message);
-  return {status, proto::error_body(e)};
+  return api_error(status, std::move(code), std::move(message));
 }
 
 HttpResponse json_response(int status, const json::value& v) {
@@ -91,22 +91,123 @@ void apply_url_settings(Sprite& s, const json::value& v) {
   }
 }
 
-json::object sprite_json(const Sprite& s, std::uint16_t port) {
+json::object sprite_json(const Sprite& s, std::uint16_t port, const Fleet* fleet) {
   json::object o = to_json(s);
+  if (fleet) {
+    o["status"] = fleet->status(s.name);
+    if (auto at = fleet->last_running_at(s.name)) o["last_running_at"] = *at;
+  }
   o["organization"] = "local";
   o["org_slug"] = "local";  // list entries: JS reads either, Go only organization (§2.1)
   o["url"] = "http://" + s.name + ".localhost:" + std::to_string(port);
   return o;
 }
 
+HttpResponse unauthorized() {
+  return error(401, "unauthorized",
+               "missing or wrong token: send Authorization: Bearer <token> "
+               "(the local engine keeps it in <state dir>/token)");
+}
+
 }  // namespace
 
-HttpResponse Api::handle(const HttpRequest& request) {
-  if (!same_secret(request.authorization, "Bearer " + token_)) {
-    return error(401, "unauthorized",
-                 "missing or wrong token: send Authorization: Bearer <token> "
-                 "(the local engine keeps it in <state dir>/token)");
+HttpResponse api_error(int status, std::string code, std::string message) {
+  proto::ApiError e;
+  e.status = status;
+  e.code = std::move(code);
+  e.message = std::move(message);
+  return {status, proto::error_body(e)};
+}
+
+Api::Api(Store& store, std::string token, std::uint16_t port, Fleet* fleet)
+    : store_(store),
+      token_(std::move(token)),
+      port_(port),
+      fleet_(fleet),
+      exec_(fleet ? std::make_unique<ExecApi>(*fleet) : nullptr) {}
+
+bool Api::authorized(const HttpRequest& request) const {
+  return same_secret(request.authorization, "Bearer " + token_);
+}
+
+asio::awaitable<void> Api::serve(HttpExchange& exchange) {
+  const HttpRequest& request = exchange.request();
+  auto target = proto::parse_target(request.target);
+  const Sprite* sprite = nullptr;
+  if (authorized(request) && target && target->segments.size() >= 4 &&
+      target->segments[0] == "v1" && target->segments[1] == "sprites" && fleet_) {
+    sprite = store_.get(target->segments[2]);
   }
+  if (!sprite) {  // everything else is plain request -> response
+    co_await exchange.respond(handle(request));
+    co_return;
+  }
+  const auto& seg = target->segments;
+  const std::string name = sprite->name;
+  const std::string sprite_id = sprite->id;
+  if (seg[3] == "exec") {
+    co_await exec_->serve(exchange, *target, name);
+    co_return;
+  }
+  if (seg.size() == 4 && seg[3] == "upgrade" && request.method == "POST") {
+    // One runtime version locally: nothing to upgrade to.
+    co_await exchange.respond({204, ""});
+    co_return;
+  }
+  if (seg.size() == 4 && seg[3] == "restart" && request.method == "POST") {
+    auto hold = fleet_->hold(name);
+    fleet_->stop(name);
+    std::string failure;
+    try {
+      co_await fleet_->wake(name);
+    } catch (const std::exception& e) {
+      failure = e.what();
+    }
+    if (!failure.empty()) {
+      co_await exchange.respond(
+          error(503, "sprite_unavailable", "cannot restart the sprite: " + failure));
+      co_return;
+    }
+    json::object body;
+    body["sprite_name"] = name;
+    body["machine_id"] = sprite_id;
+    body["message"] = "Sprite restarted";
+    co_await exchange.respond(json_response(200, body));
+    co_return;
+  }
+  if (seg.size() == 4 && seg[3] == "check" && request.method == "GET") {
+    // Health probe: wake the sprite and run `true` in it.
+    auto hold = fleet_->hold(name);
+    auto started = std::chrono::steady_clock::now();
+    json::object body;
+    body["sprite_name"] = name;
+    body["sprite_id"] = sprite_id;
+    try {
+      auto machine = co_await fleet_->wake(name);
+      SpawnSpec probe;
+      probe.argv.emplace_back("true");
+      probe.dir = "/";
+      auto spawned = co_await machine->spawn(probe);
+      machine->on_exit(spawned.pid, [](int) {});  // nobody waits for `true`
+      for (int fd : spawned.fds) ::close(fd);
+      body["status"] = "ok";
+      body["reason"] = nullptr;
+    } catch (const std::exception& e) {
+      body["status"] = "error";
+      body["reason"] = e.what();
+    }
+    body["checked_at"] = now_rfc3339();
+    body["elapsed"] = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() -
+                                                                started)
+                          .count();
+    co_await exchange.respond(json_response(200, body));
+    co_return;
+  }
+  co_await exchange.respond(handle(request));
+}
+
+HttpResponse Api::handle(const HttpRequest& request) {
+  if (!authorized(request)) return unauthorized();
   auto target = proto::parse_target(request.target);
   if (!target) return error(400, "invalid_target", "the request path is not valid");
   const auto& seg = target->segments;
@@ -132,10 +233,11 @@ HttpResponse Api::handle(const HttpRequest& request) {
         json::array sprites;
         int counts[3] = {0, 0, 0};
         for (std::size_t i = 0; i < all.size() && i < static_cast<std::size_t>(max); ++i) {
-          sprites.push_back(sprite_json(*all[i], port_));
+          sprites.push_back(sprite_json(*all[i], port_, fleet_));
         }
         for (const Sprite* s : store_.list("", "")) {
-          counts[s->status == "running" ? 0 : s->status == "warm" ? 1 : 2]++;
+          std::string status = fleet_ ? fleet_->status(s->name) : s->status;
+          counts[status == "running" ? 0 : status == "warm" ? 1 : 2]++;
         }
         json::object body;
         const bool more = all.size() > static_cast<std::size_t>(max);
@@ -171,7 +273,7 @@ HttpResponse Api::handle(const HttpRequest& request) {
         }
         s.id = new_uuid();
         s.created_at = s.updated_at = now_rfc3339();
-        return json_response(201, sprite_json(store_.put(std::move(s)), port_));
+        return json_response(201, sprite_json(store_.put(std::move(s)), port_, fleet_));
       }
       return error(405, "method_not_allowed", method + " is not allowed on /v1/sprites");
     }
@@ -185,7 +287,7 @@ HttpResponse Api::handle(const HttpRequest& request) {
     if (!sprite) return error(404, "sprite_not_found", "no sprite named '" + name + "'");
 
     if (seg.size() == 3) {
-      if (method == "GET") return json_response(200, sprite_json(*sprite, port_));
+      if (method == "GET") return json_response(200, sprite_json(*sprite, port_, fleet_));
       if (method == "PUT") {
         json::object in = parse_object(request.body);
         Sprite updated = *sprite;
@@ -196,9 +298,10 @@ HttpResponse Api::handle(const HttpRequest& request) {
         }
         if (const json::value* l = in.if_contains("labels")) updated.labels = parse_labels(*l);
         updated.updated_at = now_rfc3339();
-        return json_response(200, sprite_json(store_.put(std::move(updated)), port_));
+        return json_response(200, sprite_json(store_.put(std::move(updated)), port_, fleet_));
       }
       if (method == "DELETE") {
+        if (fleet_) fleet_->forget(name);  // stops everything first
         store_.remove(name);
         return {204, ""};
       }

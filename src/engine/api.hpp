@@ -1,28 +1,40 @@
-// The Sprites REST API of the local engine (shared/spec/sprites-api.md):
-// routing, authentication, status codes and JSON shapes. Transport-free: it
-// maps an HttpRequest to an HttpResponse, so it is tested without sockets
-// too.
+// The Sprites API of the local engine (shared/spec/sprites-api.md):
+// routing, authentication, status codes and JSON shapes. handle() is the
+// transport-free REST core (an HttpRequest to an HttpResponse, unit-tested
+// without sockets); serve() is the whole API on an HTTP exchange, adding the
+// endpoints that stream or need a running sandbox (exec, restart, check).
 #pragma once
 
 #include <cstdint>
 #include <string>
 
+#include "engine/exec_api.hpp"
 #include "engine/http_server.hpp"
 #include "engine/store.hpp"
 
 namespace spritescript::engine {
 
+class Fleet;
+
+// A JSON error response ({"error","message"}, spec §1.6).
+HttpResponse api_error(int status, std::string code, std::string message);
+
 class Api {
  public:
-  Api(Store& store, std::string token, std::uint16_t port)
-      : store_(store), token_(std::move(token)), port_(port) {}
+  // Without a fleet every sprite is cold and nothing can run (unit tests).
+  Api(Store& store, std::string token, std::uint16_t port, Fleet* fleet = nullptr);
 
   HttpResponse handle(const HttpRequest& request);
+  asio::awaitable<void> serve(HttpExchange& exchange);
 
  private:
+  bool authorized(const HttpRequest& request) const;
+
   Store& store_;
   std::string token_;
   std::uint16_t port_;
+  Fleet* fleet_;
+  std::unique_ptr<ExecApi> exec_;
 };
 
 }  // namespace spritescript::engine

@@ -1,7 +1,9 @@
 #include "engine/engine.hpp"
 
 #include <fcntl.h>
+#include <sched.h>
 #include <sys/file.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <boost/asio/io_context.hpp>
@@ -18,8 +20,10 @@
 #include <thread>
 
 #include "engine/api.hpp"
+#include "engine/fleet.hpp"
 #include "engine/http_server.hpp"
 #include "engine/store.hpp"
+#include "proto/values.hpp"
 
 namespace fs = std::filesystem;
 
@@ -95,6 +99,39 @@ std::optional<EngineInfo> running_engine(const fs::path& state_dir) {
   return read_engine_info(state_dir).value_or(EngineInfo{});
 }
 
+// Can this process make a sprite's namespaces? Asked once, in a child, so a
+// refusal is one clear line at start rather than a failure at first exec.
+std::string namespaces_unavailable() {
+  pid_t pid = ::fork();
+  if (pid < 0) return "cannot fork";
+  if (pid == 0) {
+    _exit(::unshare(CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWUTS |
+                    CLONE_NEWIPC) == 0
+              ? 0
+              : 1);
+  }
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  if (WIFEXITED(status) && WEXITSTATUS(status) == 0) return {};
+  return "this kernel does not let this user create namespaces";
+}
+
+// Reaps the engine's children (sprite agents) whenever one ends.
+void reap_children(boost::asio::signal_set& sigchld) {
+  sigchld.async_wait([&sigchld](const boost::system::error_code& ec, int) {
+    if (ec) return;
+    while (::waitpid(-1, nullptr, WNOHANG) > 0) {
+    }
+    reap_children(sigchld);
+  });
+}
+
+std::optional<std::chrono::milliseconds> duration_option(const std::string& text) {
+  auto d = proto::parse_go_duration(text);
+  if (!d || d->count() <= 0) return std::nullopt;
+  return std::chrono::duration_cast<std::chrono::milliseconds>(*d);
+}
+
 }  // namespace
 
 int serve(const ServeOptions& options) {
@@ -126,23 +163,46 @@ int serve(const ServeOptions& options) {
                  state_dir.c_str(), info.url.c_str(), info.pid, state_dir.c_str());
     return 1;
   }
+  auto idle = duration_option(options.idle_timeout);
+  auto cold = duration_option(options.cold_timeout);
+  if (!idle || !cold) {
+    std::fprintf(stderr,
+                 "spritescript serve: --idle-timeout and --cold-timeout want a duration like "
+                 "30s or 10m\n");
+    return 2;
+  }
+  if (options.isolate) {
+    if (std::string why = namespaces_unavailable(); !why.empty()) {
+      std::fprintf(stderr,
+                   "spritescript serve: cannot sandbox sprites: %s (see docs/engine.md; "
+                   "'--sandbox=none' runs them on the host, without isolation)\n",
+                   why.c_str());
+      return 1;
+    }
+  } else {
+    std::fprintf(stderr,
+                 "spritescript serve: WARNING: --sandbox=none: sprites run as plain host "
+                 "processes with your user's full access; nothing is isolated\n");
+  }
   std::string token = options.token.empty() ? load_or_create_token(state_dir) : options.token;
 
+  std::signal(SIGPIPE, SIG_IGN);  // a client or process that went away is an error code
   Store store(state_dir);
   boost::asio::io_context io;
+  Fleet fleet(io.get_executor(), store, {options.isolate, *idle, *cold});
   std::unique_ptr<Api> api;
   std::unique_ptr<HttpServer> server;
   try {
     server = std::make_unique<HttpServer>(
         io, host, static_cast<std::uint16_t>(port),
-        [&api](const HttpRequest& r) { return api->handle(r); },
-        std::vector<std::pair<std::string, std::string>>{{"Sprite-Version", kEngineVersion}});
+        [&api](HttpExchange& exchange) { return api->serve(exchange); },
+        Headers{{"Sprite-Version", kEngineVersion}});
   } catch (const boost::system::system_error& e) {
     std::fprintf(stderr, "spritescript serve: cannot listen on %s: %s\n", options.listen.c_str(),
                  e.code().message().c_str());
     return 1;
   }
-  api = std::make_unique<Api>(store, token, server->port());
+  api = std::make_unique<Api>(store, token, server->port(), &fleet);
 
   if (host != "127.0.0.1" && host != "::1" && host != "localhost") {
     std::fprintf(stderr,
@@ -150,6 +210,8 @@ int serve(const ServeOptions& options) {
                  "reach it and has the token controls these sprites\n",
                  host.c_str());
   }
+  boost::asio::signal_set sigchld(io, SIGCHLD);
+  reap_children(sigchld);
   boost::asio::signal_set signals(io, SIGINT, SIGTERM);
   signals.async_wait([&io](const boost::system::error_code&, int) { io.stop(); });
   const std::string url = "http://" + host + ":" + std::to_string(server->port());
@@ -160,9 +222,14 @@ int serve(const ServeOptions& options) {
               store.size());
   std::fflush(stdout);
   io.run();
+  // Stop every sandbox, then leave without unwinding: suspended request
+  // coroutines still reference the fleet, and nothing else needs tearing
+  // down (the store is on disk, the lock goes with the process).
+  fleet.stop_all();
   std::error_code ignored;
   fs::remove(state_dir / "engine.json", ignored);
-  return 0;
+  std::fflush(nullptr);
+  std::_Exit(0);
 }
 
 }  // namespace spritescript::engine

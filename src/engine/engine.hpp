@@ -9,6 +9,9 @@ struct ServeOptions {
   std::string listen = "127.0.0.1:0";  // host:port; port 0 picks a free one
   std::string state_dir;               // empty: $XDG_DATA_HOME/spritescript/engine
   std::string token;                   // empty: read or create <state_dir>/token
+  bool isolate = true;                 // false: --sandbox=none (no isolation, loudly)
+  std::string idle_timeout = "30s";    // running -> warm (Go duration)
+  std::string cold_timeout = "10m";    // warm -> cold
 };
 
 // Runs until SIGINT or SIGTERM; returns the process exit code. Prints one

@@ -1,21 +1,184 @@
 #include "engine/http_server.hpp"
 
+#include "engine/async_mutex.hpp"
+
 #include <boost/asio.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/beast/websocket.hpp>
 
 #include <chrono>
 #include <cstdio>
 
-namespace asio = boost::asio;
-namespace beast = boost::beast;
-namespace http = beast::http;
-using tcp = asio::ip::tcp;
-
 namespace spritescript::engine {
 
+namespace beast = boost::beast;
+namespace http = beast::http;
+namespace websocket = beast::websocket;
+using tcp = asio::ip::tcp;
+using asio::use_awaitable;
+
+namespace {
+
+constexpr std::uint64_t kMaxBody = std::uint64_t{64} * 1024 * 1024;
+constexpr std::uint64_t kMaxWebSocketMessage = std::uint64_t{64} * 1024 * 1024;
+constexpr auto tuple = asio::as_tuple(use_awaitable);
+
+class BeastWebSocket final : public WebSocket {
+ public:
+  explicit BeastWebSocket(beast::tcp_stream stream)
+      : ws_(std::move(stream)), lock_(ws_.get_executor()) {}
+
+  asio::awaitable<bool> accept(const http::request<http::string_body>& req, Headers headers) {
+    beast::get_lowest_layer(ws_).expires_never();
+    // Handshake bound; no idle timeout: exec keepalives and the peer's pings
+    // keep a live socket busy, and a dead peer fails the next write.
+    ws_.set_option(websocket::stream_base::timeout{std::chrono::seconds(30),
+                                                   websocket::stream_base::none(), false});
+    ws_.set_option(websocket::stream_base::decorator(
+        [headers = std::move(headers)](websocket::response_type& res) {
+          for (const auto& [k, v] : headers) res.set(k, v);
+        }));
+    ws_.read_message_max(kMaxWebSocketMessage);
+    ws_.auto_fragment(false);  // one message = one frame: exec frames carry no length
+    auto [ec] = co_await ws_.async_accept(req, tuple);
+    open_ = !ec;
+    co_return open_;
+  }
+
+  asio::awaitable<std::optional<Message>> read() override {
+    buffer_.clear();
+    auto [ec, n] = co_await ws_.async_read(buffer_, tuple);
+    if (ec) {
+      open_ = false;
+      co_return std::nullopt;
+    }
+    co_return Message{ws_.got_binary(), beast::buffers_to_string(buffer_.data())};
+  }
+
+  asio::awaitable<bool> write(bool binary, std::string_view data) override {
+    co_await lock_.lock();
+    bool ok = open_ && !closing_;
+    if (ok) {
+      ws_.binary(binary);
+      auto [ec, n] = co_await ws_.async_write(asio::buffer(data.data(), data.size()), tuple);
+      if (ec) open_ = false;
+      ok = !ec;
+    }
+    lock_.unlock();
+    co_return ok;
+  }
+
+  asio::awaitable<void> close(std::uint16_t code) override {
+    co_await lock_.lock();
+    if (open_ && !closing_) {
+      closing_ = true;
+      auto [ec] = co_await ws_.async_close(websocket::close_reason(code), tuple);
+      if (ec) open_ = false;
+    }
+    lock_.unlock();
+  }
+
+  bool is_open() const override { return open_ && !closing_; }
+
+ private:
+  websocket::stream<beast::tcp_stream> ws_;
+  AsyncMutex lock_;
+  beast::flat_buffer buffer_;
+  bool open_ = false;
+  bool closing_ = false;
+};
+
+class BeastExchange final : public HttpExchange {
+ public:
+  BeastExchange(beast::tcp_stream& stream, http::request<http::string_body>& req,
+                HttpRequest request, const Headers& common)
+      : stream_(stream), req_(req), request_(std::move(request)), common_(common) {}
+
+  const HttpRequest& request() const override { return request_; }
+
+  asio::awaitable<void> respond(HttpResponse response) override {
+    answered_ = true;
+    http::response<http::string_body> res{static_cast<http::status>(response.status),
+                                          req_.version()};
+    set_headers(res, response.headers);
+    if (response.status != 204 && response.status != 304) {
+      res.set(http::field::content_type, response.content_type);
+      res.body() = std::move(response.body);
+    }
+    res.keep_alive(req_.keep_alive());
+    res.prepare_payload();
+    auto [ec, n] = co_await http::async_write(stream_, res, tuple);
+    reusable_ = !ec && res.keep_alive();
+  }
+
+  asio::awaitable<bool> start_stream(int status, std::string content_type) override {
+    answered_ = true;
+    stream_.expires_never();  // a stream lasts as long as its producer
+    http::response<http::empty_body> res{static_cast<http::status>(status), req_.version()};
+    set_headers(res, {});
+    res.set(http::field::content_type, content_type);
+    res.set(http::field::cache_control, "no-cache");
+    res.keep_alive(req_.keep_alive());
+    res.chunked(true);
+    http::response_serializer<http::empty_body> serializer{res};
+    auto [ec, n] = co_await http::async_write_header(stream_, serializer, tuple);
+    streaming_ok_ = !ec;
+    reusable_ = false;
+    co_return streaming_ok_;
+  }
+
+  asio::awaitable<bool> write_chunk(std::string_view data) override {
+    if (!streaming_ok_ || data.empty()) co_return streaming_ok_;
+    auto [ec, n] = co_await asio::async_write(
+        stream_, http::make_chunk(asio::const_buffer(data.data(), data.size())), tuple);
+    if (ec) streaming_ok_ = false;
+    co_return streaming_ok_;
+  }
+
+  asio::awaitable<void> finish_stream() override {
+    if (!streaming_ok_) co_return;
+    auto [ec, n] = co_await asio::async_write(stream_, http::make_chunk_last(), tuple);
+    reusable_ = !ec && req_.keep_alive();
+  }
+
+  asio::awaitable<std::shared_ptr<WebSocket>> accept_websocket(Headers headers) override {
+    answered_ = true;
+    reusable_ = false;
+    if (!websocket::is_upgrade(req_)) co_return nullptr;
+    for (const auto& h : common_) headers.push_back(h);
+    auto ws = std::make_shared<BeastWebSocket>(std::move(stream_));
+    if (!co_await ws->accept(req_, std::move(headers))) co_return nullptr;
+    co_return ws;
+  }
+
+  bool answered() const { return answered_; }
+  bool reusable() const { return reusable_; }
+
+ private:
+  template <class Message>
+  void set_headers(Message& res, const Headers& extra) {
+    for (const auto& [k, v] : common_) res.set(k, v);
+    for (const auto& [k, v] : extra) res.set(k, v);
+  }
+
+  beast::tcp_stream& stream_;
+  http::request<http::string_body>& req_;
+  HttpRequest request_;
+  const Headers& common_;
+  bool answered_ = false;
+  bool reusable_ = false;
+  bool streaming_ok_ = false;
+};
+
+HttpResponse json_error(int status, const char* code, const char* message) {
+  return {status, std::string(R"({"error":")") + code + R"(","message":")" + message + "\"}"};
+}
+
+}  // namespace
+
 struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
-  Impl(asio::io_context& io, HttpHandler h, std::vector<std::pair<std::string, std::string>> common)
+  Impl(asio::io_context& io, HttpHandler h, Headers common)
       : acceptor(io), handler(std::move(h)), common_headers(std::move(common)) {}
 
   asio::awaitable<void> serve(tcp::socket socket) {
@@ -24,60 +187,74 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
     beast::flat_buffer buffer;
     for (;;) {
       http::request_parser<http::string_body> parser;
-      parser.body_limit(std::uint64_t{64} * 1024 * 1024);
+      parser.body_limit(kMaxBody);
       stream.expires_after(std::chrono::minutes(5));  // idle keep-alive connections end
-      auto [ec, n] =
-          co_await http::async_read(stream, buffer, parser, asio::as_tuple(asio::use_awaitable));
-      if (ec) break;
+      auto [ec, n] = co_await http::async_read(stream, buffer, parser, tuple);
+      if (ec) {
+        // Say what was wrong when the peer is still there to hear it.
+        if (ec == http::error::body_limit) {
+          co_await reply_and_close(stream, json_error(413, "body_too_large",
+                                                      "the request body is over 64 MiB"));
+        } else if (ec.category() == beast::error_code(http::error::bad_target).category() &&
+                   ec != http::error::end_of_stream && ec != http::error::partial_message) {
+          co_await reply_and_close(stream,
+                                   json_error(400, "bad_request", "malformed HTTP request"));
+        }
+        break;
+      }
       http::request<http::string_body> req = parser.release();
-
-      HttpRequest request{std::string(req.method_string()), std::string(req.target()),
+      HttpRequest request{std::string(req.method_string()),
+                          std::string(req.target()),
                           std::string(req[http::field::authorization]),
-                          std::string(req[http::field::accept]), std::move(req.body())};
-      HttpResponse response;
+                          std::string(req[http::field::accept]),
+                          std::move(req.body()),
+                          websocket::is_upgrade(req)};
+      BeastExchange exchange(stream, req, std::move(request), common_headers);
       try {
-        response = handler(request);
+        co_await handler(exchange);
       } catch (const std::exception& e) {
-        std::fprintf(stderr, "spritescript serve: %s %s: %s\n", request.method.c_str(),
-                     request.target.c_str(), e.what());
-        response = {500, R"({"error":"internal","message":"internal error in the local engine"})"};
+        std::fprintf(stderr, "spritescript serve: %s %s: %s\n", exchange.request().method.c_str(),
+                     exchange.request().target.c_str(), e.what());
       }
-
-      http::response<http::string_body> res{static_cast<http::status>(response.status),
-                                            req.version()};
-      for (const auto& [k, v] : common_headers) res.set(k, v);
-      for (const auto& [k, v] : response.headers) res.set(k, v);
-      if (response.status != 204 && response.status != 304) {
-        res.set(http::field::content_type, response.content_type);
-        res.body() = std::move(response.body);
+      if (!exchange.answered()) {
+        co_await exchange.respond(json_error(500, "internal", "internal error in the local engine"));
       }
-      res.keep_alive(req.keep_alive());
-      res.prepare_payload();
-      auto [wec, wn] = co_await http::async_write(stream, res, asio::as_tuple(asio::use_awaitable));
-      if (wec || !res.keep_alive()) break;
+      if (!exchange.reusable()) break;
     }
-    beast::error_code ignored;
-    stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
+    if (stream.socket().is_open()) {
+      beast::error_code ignored;
+      stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
+    }
+  }
+
+  asio::awaitable<void> reply_and_close(beast::tcp_stream& stream, HttpResponse response) {
+    http::response<http::string_body> res{static_cast<http::status>(response.status), 11};
+    for (const auto& [k, v] : common_headers) res.set(k, v);
+    res.set(http::field::content_type, response.content_type);
+    res.body() = std::move(response.body);
+    res.keep_alive(false);
+    res.prepare_payload();
+    co_await http::async_write(stream, res, tuple);
   }
 
   asio::awaitable<void> accept_loop() {
     auto self = shared_from_this();
     for (;;) {
-      auto [ec, socket] = co_await acceptor.async_accept(asio::as_tuple(asio::use_awaitable));
+      auto [ec, socket] = co_await acceptor.async_accept(tuple);
       if (ec == asio::error::operation_aborted) co_return;
       if (ec) continue;  // e.g. out of file descriptors: keep serving the others
+      socket.set_option(tcp::no_delay(true));  // exec frames are small and latency-bound
       asio::co_spawn(acceptor.get_executor(), serve(std::move(socket)), asio::detached);
     }
   }
 
   tcp::acceptor acceptor;
   HttpHandler handler;
-  std::vector<std::pair<std::string, std::string>> common_headers;
+  Headers common_headers;
 };
 
 HttpServer::HttpServer(asio::io_context& io, const std::string& host, std::uint16_t port,
-                       HttpHandler handler,
-                       std::vector<std::pair<std::string, std::string>> common_headers)
+                       HttpHandler handler, Headers common_headers)
     : impl_(std::make_shared<Impl>(io, std::move(handler), std::move(common_headers))) {
   tcp::endpoint endpoint(asio::ip::make_address(host), port);
   impl_->acceptor.open(endpoint.protocol());

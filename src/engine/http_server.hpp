@@ -1,12 +1,17 @@
-// The engine's HTTP/1.1 listener. All of Beast lives in http_server.cpp;
-// the rest of the engine sees plain requests and responses. (Streaming
-// responses and WebSocket upgrades for exec come with the exec issue.)
+// The engine's HTTP/1.1 + WebSocket listener. All of Beast lives in
+// http_server.cpp; the rest of the engine sees plain requests, an exchange
+// to answer them (whole, chunked, or by accepting a WebSocket) and a small
+// WebSocket interface.
 #pragma once
+
+#include <boost/asio/awaitable.hpp>
 
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -16,12 +21,17 @@ class io_context;
 
 namespace spritescript::engine {
 
+namespace asio = boost::asio;
+
+using Headers = std::vector<std::pair<std::string, std::string>>;
+
 struct HttpRequest {
   std::string method;  // "GET", "POST", ...
   std::string target;  // origin-form, e.g. "/v1/sprites?prefix=ci-"
   std::string authorization;
   std::string accept;
   std::string body;
+  bool websocket = false;  // an Upgrade: websocket request
 };
 
 struct HttpResponse {
@@ -31,18 +41,55 @@ struct HttpResponse {
   int status = 200;
   std::string body;
   std::string content_type = "application/json";
-  std::vector<std::pair<std::string, std::string>> headers;
+  Headers headers;
 };
 
-using HttpHandler = std::function<HttpResponse(const HttpRequest&)>;
+// An accepted WebSocket. Use it from the io_context's thread only. Any number
+// of coroutines may write at once: writes are queued in order and each waits
+// until its message is on the wire (that is the back-pressure).
+class WebSocket {
+ public:
+  struct Message {
+    bool binary = false;
+    std::string data;
+  };
+  virtual ~WebSocket() = default;
+  // The next message; nullopt once the peer closed or the connection broke.
+  // Keep one read pending: it is also what answers the peer's pings.
+  virtual asio::awaitable<std::optional<Message>> read() = 0;
+  // False when the connection is gone (the message was dropped).
+  virtual asio::awaitable<bool> write(bool binary, std::string_view data) = 0;
+  // Sends a close frame with `code` (once); later writes fail.
+  virtual asio::awaitable<void> close(std::uint16_t code) = 0;
+  virtual bool is_open() const = 0;
+};
+
+// One request being answered, exactly once: respond(), or
+// start_stream()/write_chunk()/finish_stream(), or accept_websocket().
+class HttpExchange {
+ public:
+  virtual ~HttpExchange() = default;
+  virtual const HttpRequest& request() const = 0;
+  virtual asio::awaitable<void> respond(HttpResponse response) = 0;
+  // A chunked response; each write_chunk() is one HTTP chunk, flushed at
+  // once (HTTP exec relies on chunk boundaries, spec §4). False when the
+  // client went away.
+  virtual asio::awaitable<bool> start_stream(int status, std::string content_type) = 0;
+  virtual asio::awaitable<bool> write_chunk(std::string_view data) = 0;
+  virtual asio::awaitable<void> finish_stream() = 0;
+  // Completes the upgrade (101 with `headers`); nullptr when it failed.
+  virtual asio::awaitable<std::shared_ptr<WebSocket>> accept_websocket(Headers headers) = 0;
+};
+
+using HttpHandler = std::function<asio::awaitable<void>(HttpExchange&)>;
 
 class HttpServer {
  public:
   // Listens on host:port (port 0 picks a free one) and serves each request
-  // with `handler`, keep-alive included. Every response carries the extra
-  // headers in `common_headers`.
-  HttpServer(boost::asio::io_context& io, const std::string& host, std::uint16_t port,
-             HttpHandler handler, std::vector<std::pair<std::string, std::string>> common_headers);
+  // with `handler`, keep-alive included. Every response (and WebSocket
+  // upgrade) carries the extra headers in `common_headers`.
+  HttpServer(asio::io_context& io, const std::string& host, std::uint16_t port,
+             HttpHandler handler, Headers common_headers);
   ~HttpServer();
   HttpServer(const HttpServer&) = delete;
   HttpServer& operator=(const HttpServer&) = delete;

@@ -168,7 +168,7 @@ Store::Store(const fs::path& state_dir) : root_(state_dir / "sprites") {
   }
 }
 
-fs::path Store::dir_of(const std::string& name) const {
+fs::path Store::dir(const std::string& name) const {
   return root_ / name;
 }
 
@@ -192,9 +192,9 @@ std::vector<const Sprite*> Store::list(const std::string& prefix, const std::str
 }
 
 const Sprite& Store::put(Sprite sprite) {
-  fs::path dir = dir_of(sprite.name);
-  fs::create_directories(dir);
-  write_file_atomically(dir / "sprite.json", json::serialize(to_json(sprite)) + "\n");
+  fs::path sprite_dir = dir(sprite.name);
+  fs::create_directories(sprite_dir);
+  write_file_atomically(sprite_dir / "sprite.json", json::serialize(to_json(sprite)) + "\n");
   Sprite& slot = sprites_[sprite.name];
   slot = std::move(sprite);
   return slot;
@@ -206,7 +206,7 @@ bool Store::remove(const std::string& name) {
   // Rename first: the sprite is gone at once and for good, even if the
   // engine dies while its files are being deleted (finished at next start).
   fs::path trash = root_ / (".trash-" + name + "-" + random_hex(4));
-  fs::rename(dir_of(name), trash);
+  fs::rename(dir(name), trash);
   fsync_path(root_, O_RDONLY | O_DIRECTORY);
   sprites_.erase(it);
   std::error_code ec;

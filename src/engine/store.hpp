@@ -50,9 +50,10 @@ class Store {
   const Sprite& put(Sprite sprite);
   // Removes the sprite and all its data; false when there was none.
   bool remove(const std::string& name);
+  // The sprite's directory (its metadata and its filesystem layer).
+  std::filesystem::path dir(const std::string& name) const;
 
  private:
-  std::filesystem::path dir_of(const std::string& name) const;
 
   std::filesystem::path root_;
   std::map<std::string, Sprite> sprites_;

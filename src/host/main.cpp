@@ -10,6 +10,7 @@
 #include <string_view>
 #include <vector>
 
+#include "engine/agent.hpp"
 #include "engine/engine.hpp"
 #include "host/runtime.hpp"
 
@@ -24,6 +25,7 @@ usage:
   spritescript FILE.lua [ARGS...]   the same
   spritescript -e CODE [ARGS...]    run CODE
   spritescript serve [--listen HOST:PORT] [--state-dir DIR] [--token TOKEN]
+                   [--idle-timeout 30s] [--cold-timeout 10m] [--sandbox=none]
                                     run the local engine (docs/engine.md)
   spritescript engine status|stop [--state-dir DIR]
                                     is an engine serving DIR? stop it
@@ -61,12 +63,45 @@ int serve_main(const std::vector<std::string>& args) {
       ok = value(options.state_dir);
     } else if (args[i] == "--token") {
       ok = value(options.token);
+    } else if (args[i] == "--idle-timeout") {
+      ok = value(options.idle_timeout);
+    } else if (args[i] == "--cold-timeout") {
+      ok = value(options.cold_timeout);
+    } else if (args[i] == "--sandbox=none" || args[i] == "--sandbox=namespaces") {
+      options.isolate = args[i] == "--sandbox=namespaces";
+    } else if (args[i] == "--sandbox") {
+      std::string mode;
+      ok = value(mode);
+      if (ok && mode != "none" && mode != "namespaces") {
+        return usage_error("serve: --sandbox is 'namespaces' (default) or 'none'");
+      }
+      options.isolate = mode != "none";
     } else {
       return usage_error("serve: unknown option '" + args[i] + "'");
     }
     if (!ok) return usage_error("serve: " + args[i] + " needs a value");
   }
   return spritescript::engine::serve(options);
+}
+
+// Internal: the engine starts this as PID 1 of a sprite's sandbox.
+int agent_main(const std::vector<std::string>& args) {
+  spritescript::engine::AgentOptions options;
+  for (size_t i = 0; i < args.size(); ++i) {
+    if (args[i] == "--sprite-dir" && i + 1 < args.size()) {
+      options.sprite_dir = args[++i];
+    } else if (args[i] == "--hostname" && i + 1 < args.size()) {
+      options.hostname = args[++i];
+    } else if (args[i] == "--sandbox=none") {
+      options.isolate = false;
+    } else {
+      return usage_error("agent: unknown option '" + args[i] + "'");
+    }
+  }
+  if (options.sprite_dir.empty() || options.hostname.empty()) {
+    return usage_error("agent is started by 'spritescript serve', not by hand");
+  }
+  return spritescript::engine::agent_main(options);
 }
 
 int engine_main(const std::vector<std::string>& args) {
@@ -121,6 +156,7 @@ int run_main(int argc, char** argv) {
   }
   if (command == "serve") return serve_main(rest(i + 1));
   if (command == "engine") return engine_main(rest(i + 1));
+  if (command == "agent") return agent_main(rest(i + 1));
   if (command == "-e") {
     if (i + 1 >= args.size()) return usage_error("-e needs a piece of Lua code");
     options.code = args[i + 1];

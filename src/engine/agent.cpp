@@ -1,0 +1,292 @@
+#include "engine/agent.hpp"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <pty.h>
+#include <sys/ioctl.h>
+#include <sys/prctl.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <termios.h>
+#include <unistd.h>
+
+#include <boost/json.hpp>
+
+#include <cerrno>
+#include <csignal>
+#include <cstdio>
+#include <cstring>
+#include <set>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "engine/agent_protocol.hpp"
+#include "engine/sandbox.hpp"
+
+namespace json = boost::json;
+namespace protocol = spritescript::engine::agent_protocol;
+
+namespace spritescript::engine {
+namespace {
+
+constexpr const char* kDefaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+struct SpawnRequest {
+  std::vector<std::string> argv;
+  std::string path;
+  std::vector<std::string> env;
+  std::string dir;
+  bool tty = false;
+  unsigned short rows = 24, cols = 80;
+};
+
+std::vector<std::string> strings_of(const json::object& o, const char* key) {
+  std::vector<std::string> out;
+  if (const auto* v = o.if_contains(key); v && v->is_array()) {
+    for (const auto& item : v->as_array()) {
+      if (item.is_string()) out.emplace_back(item.as_string());
+    }
+  }
+  return out;
+}
+
+std::string string_of(const json::object& o, const char* key) {
+  const auto* v = o.if_contains(key);
+  return v && v->is_string() ? std::string(v->as_string()) : std::string();
+}
+
+std::int64_t int_of(const json::object& o, const char* key, std::int64_t fallback) {
+  const auto* v = o.if_contains(key);
+  return v && v->is_int64() ? v->as_int64() : fallback;
+}
+
+// Where execve finds `path`: as given when it has a slash, else the first
+// executable match on PATH (the caller's, or the default one: supplied env
+// replaces the environment but must still resolve the command, spec §16).
+std::string resolve(const std::string& path, const std::string& search) {
+  if (path.find('/') != std::string::npos) return path;
+  std::size_t start = 0;
+  while (start <= search.size()) {
+    std::size_t end = search.find(':', start);
+    if (end == std::string::npos) end = search.size();
+    std::string dir = search.substr(start, end - start);
+    std::string candidate = (dir.empty() ? "." : dir) + "/" + path;
+    if (::access(candidate.c_str(), X_OK) == 0) return candidate;
+    start = end + 1;
+  }
+  return {};
+}
+
+// In the forked child: never returns. Errors go to the process's stderr the
+// way a shell reports them, with the shell's exit codes (126, 127).
+[[noreturn]] void exec_child(const SpawnRequest& r, const std::string& home) {
+  sigset_t none;
+  sigemptyset(&none);
+  ::sigprocmask(SIG_SETMASK, &none, nullptr);
+  for (int sig = 1; sig < NSIG; ++sig) ::signal(sig, SIG_DFL);
+  ::syscall(SYS_close_range, 3U, ~0U, 0U);
+
+  std::string dir = r.dir.empty() ? home : r.dir;
+  if (::chdir(dir.c_str()) != 0) {
+    std::fprintf(stderr, "spritescript: cannot change directory to %s: %s\n", dir.c_str(),
+                 std::strerror(errno));
+    ::_exit(1);
+  }
+  std::vector<std::string> env = r.env;
+  auto has = [&env](const char* key) {
+    std::string prefix = std::string(key) + "=";
+    for (const auto& e : env) {
+      if (e.compare(0, prefix.size(), prefix) == 0) return true;
+    }
+    return false;
+  };
+  if (!has("PATH")) env.push_back(std::string("PATH=") + kDefaultPath);
+  if (!has("HOME")) env.push_back("HOME=" + home);
+  if (!has("USER")) env.push_back("USER=sprite");
+  if (!has("LANG")) env.push_back("LANG=C.UTF-8");
+  if (r.tty && !has("TERM")) env.push_back("TERM=xterm-256color");
+  std::string search = kDefaultPath;
+  for (const auto& e : env) {
+    if (e.rfind("PATH=", 0) == 0) search = e.substr(5);
+  }
+  std::string program = resolve(r.path, search);
+  std::vector<char*> argv, envp;
+  for (const auto& a : r.argv) argv.push_back(const_cast<char*>(a.c_str()));
+  argv.push_back(nullptr);
+  for (const auto& e : env) envp.push_back(const_cast<char*>(e.c_str()));
+  envp.push_back(nullptr);
+  if (!program.empty()) ::execve(program.c_str(), argv.data(), envp.data());
+  int err = program.empty() ? ENOENT : errno;
+  if (err == ENOENT) {
+    std::fprintf(stderr, "spritescript: %s: command not found\n", r.path.c_str());
+    ::_exit(127);
+  }
+  std::fprintf(stderr, "spritescript: %s: %s\n", r.path.c_str(), std::strerror(err));
+  ::_exit(126);
+}
+
+class Agent {
+ public:
+  Agent(int socket, std::string home) : socket_(socket), home_(std::move(home)) {}
+
+  int run() {
+    sigset_t mask;
+    sigemptyset(&mask);
+    sigaddset(&mask, SIGCHLD);
+    ::sigprocmask(SIG_BLOCK, &mask, nullptr);
+    int sigfd = ::signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
+    if (sigfd < 0) return 1;
+    protocol::send(socket_, {{"event", "ready"}, {"pid", static_cast<std::int64_t>(::getpid())}});
+    for (;;) {
+      pollfd fds[2] = {{socket_, POLLIN, 0}, {sigfd, POLLIN, 0}};
+      if (::poll(fds, 2, -1) < 0) {
+        if (errno == EINTR) continue;
+        return 1;
+      }
+      if (fds[1].revents) {
+        signalfd_siginfo info;
+        while (::read(sigfd, &info, sizeof info) > 0) {
+        }
+        reap();
+      }
+      if (fds[0].revents) {
+        json::object message;
+        std::vector<int> received;
+        auto result = protocol::receive(socket_, message, received);
+        for (int fd : received) ::close(fd);  // the engine sends us none
+        if (result == protocol::Received::closed) return 0;  // engine gone: the sandbox ends
+        if (result == protocol::Received::message) handle(message);
+      }
+    }
+  }
+
+ private:
+  void handle(const json::object& m) {
+    std::string op = string_of(m, "op");
+    if (op == "spawn") {
+      spawn(m);
+    } else if (op == "signal") {
+      auto pid = static_cast<pid_t>(int_of(m, "pid", 0));
+      auto sig = static_cast<int>(int_of(m, "signal", SIGTERM));
+      if (pid > 1 && sessions_.count(pid)) {
+        if (::kill(-pid, sig) != 0) ::kill(pid, sig);  // group first; the leader if it left
+      }
+    } else if (op == "freeze" || op == "thaw") {
+      ::kill(-1, op == "freeze" ? SIGSTOP : SIGCONT);  // everyone in the sandbox but us
+    }
+  }
+
+  void spawn(const json::object& m) {
+    SpawnRequest r;
+    r.argv = strings_of(m, "argv");
+    r.path = string_of(m, "path");
+    r.env = strings_of(m, "env");
+    r.dir = string_of(m, "dir");
+    const auto* tty = m.if_contains("tty");
+    r.tty = tty && tty->is_bool() && tty->as_bool();
+    r.rows = static_cast<unsigned short>(int_of(m, "rows", 24));
+    r.cols = static_cast<unsigned short>(int_of(m, "cols", 80));
+    if (r.path.empty() && !r.argv.empty()) r.path = r.argv[0];
+    if (r.path.empty()) r.path = "bash";
+    if (r.argv.empty()) r.argv.push_back(r.path);
+    json::value req = m.contains("req") ? m.at("req") : json::value(0);
+
+    std::vector<int> parent_ends, child_ends;
+    auto fail = [&](const std::string& what) {
+      for (int fd : parent_ends) ::close(fd);
+      for (int fd : child_ends) ::close(fd);
+      protocol::send(socket_, {{"req", req}, {"error", what + ": " + std::strerror(errno)}});
+    };
+    if (r.tty) {
+      int master = -1, slave = -1;
+      winsize ws{r.rows, r.cols, 0, 0};
+      if (::openpty(&master, &slave, nullptr, nullptr, &ws) != 0) return fail("cannot open a pty");
+      ::fcntl(master, F_SETFD, FD_CLOEXEC);
+      parent_ends = {master};
+      child_ends = {slave};
+    } else {
+      for (int i = 0; i < 3; ++i) {
+        int p[2];
+        if (::pipe2(p, O_CLOEXEC) != 0) return fail("cannot create pipes");
+        // stdin: the child reads p[0]; stdout/stderr: the child writes p[1].
+        parent_ends.push_back(i == 0 ? p[1] : p[0]);
+        child_ends.push_back(i == 0 ? p[0] : p[1]);
+      }
+    }
+    pid_t pid = ::fork();
+    if (pid < 0) return fail("cannot fork");
+    if (pid == 0) {
+      ::setsid();  // its own process group: signals reach its children too
+      if (r.tty) {
+        ::ioctl(child_ends[0], TIOCSCTTY, 0);
+        for (int fd = 0; fd < 3; ++fd) ::dup2(child_ends[0], fd);
+      } else {
+        for (int fd = 0; fd < 3; ++fd) ::dup2(child_ends[static_cast<std::size_t>(fd)], fd);
+      }
+      exec_child(r, home_);
+    }
+    for (int fd : child_ends) ::close(fd);
+    sessions_.insert(pid);
+    protocol::send(socket_, {{"req", req}, {"pid", pid}}, parent_ends);
+    for (int fd : parent_ends) ::close(fd);
+  }
+
+  void reap() {
+    for (;;) {
+      int status = 0;
+      pid_t pid = ::waitpid(-1, &status, WNOHANG);
+      if (pid <= 0) return;
+      if (!sessions_.erase(pid)) continue;  // an orphan PID 1 adopted
+      int code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+      protocol::send(socket_, {{"event", "exit"}, {"pid", pid}, {"code", code}});
+    }
+  }
+
+  int socket_;
+  std::string home_;
+  std::set<pid_t> sessions_;
+};
+
+}  // namespace
+
+int agent_main(const AgentOptions& options) {
+  // The agent, and with it the sandbox, ends when the engine does.
+  ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+  if (!options.isolate) {
+    // --sandbox=none: plain host processes, HOME in the sprite's directory.
+    std::string home = sandbox::host_home(options.sprite_dir);
+    ::mkdir((options.sprite_dir + "/fs").c_str(), 0755);
+    ::mkdir((options.sprite_dir + "/fs/layer").c_str(), 0755);
+    ::mkdir((options.sprite_dir + "/fs/layer/home").c_str(), 0755);
+    ::mkdir(home.c_str(), 0755);
+    ::prctl(PR_SET_CHILD_SUBREAPER, 1);  // orphans come to us, not to the host's init
+    return Agent(options.socket_fd, home).run();
+  }
+  int child;
+  try {
+    child = sandbox::clone_into_namespaces();
+  } catch (const std::exception& e) {
+    protocol::send(options.socket_fd, {{"event", "failed"}, {"error", e.what()}});
+    return 1;
+  }
+  if (child == 0) {
+    try {
+      sandbox::enter_sprite_root({options.sprite_dir, options.hostname});
+    } catch (const std::exception& e) {
+      protocol::send(options.socket_fd, {{"event", "failed"}, {"error", e.what()}});
+      return 1;
+    }
+    return Agent(options.socket_fd, "/home/sprite").run();
+  }
+  // The outer agent: keeps nothing open, waits for PID 1 and ends with it.
+  ::close(options.socket_fd);
+  int status = 0;
+  while (::waitpid(child, &status, 0) < 0 && errno == EINTR) {
+  }
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+}  // namespace spritescript::engine

@@ -1,0 +1,93 @@
+// The engine's running sprites: each sprite's sandbox (Machine), its exec
+// sessions, and its lifecycle (spec §2.1.1):
+//
+//   cold     no sandbox; processes gone; the writable layer is on disk
+//   running  sandbox up
+//   warm     sandbox up, every process stopped (SIGSTOP): memory kept
+//
+// running -> warm after `idle_timeout` with no client attached and no
+// request in flight; warm -> cold after `cold_timeout` more. Any exec (or
+// other request that needs the sandbox) wakes it.
+#pragma once
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include <chrono>
+#include <deque>
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "engine/async_mutex.hpp"
+#include "engine/machine.hpp"
+#include "engine/session.hpp"
+
+namespace spritescript::engine {
+
+class Store;
+
+class Fleet {
+ public:
+  struct Options {
+    bool isolate = true;  // false: --sandbox=none
+    std::chrono::milliseconds idle_timeout{30'000};
+    std::chrono::milliseconds cold_timeout{10 * 60'000};
+  };
+
+  Fleet(const boost::asio::any_io_executor& ex, Store& store, Options options);
+  ~Fleet();
+
+  // "cold" | "warm" | "running".
+  std::string status(const std::string& name) const;
+  std::optional<std::string> last_running_at(const std::string& name) const;
+
+  // Keeps a sprite awake (no idle countdown) while alive: one per request
+  // or attached client that needs the sandbox.
+  class Hold {
+   public:
+    Hold(Fleet* fleet, std::string name);
+    ~Hold();
+    Hold(Hold&& other) noexcept;
+    Hold& operator=(Hold&&) = delete;
+    Hold(const Hold&) = delete;
+
+   private:
+    Fleet* fleet_;
+    std::string name_;
+  };
+  Hold hold(const std::string& name);
+
+  // The sprite's sandbox, started (cold) or thawed (warm) as needed. Throws
+  // std::runtime_error with a one-line reason when it cannot start.
+  boost::asio::awaitable<std::shared_ptr<Machine>> wake(const std::string& name);
+  // Stops the sprite's sandbox; every process and session ends (cold).
+  void stop(const std::string& name);
+  // Stops every sandbox (the engine is shutting down).
+  void stop_all();
+  // stop(), and forget the sprite (it was deleted).
+  void forget(const std::string& name);
+
+  void add_session(const std::string& name, std::shared_ptr<Session> session);
+  std::shared_ptr<Session> session(const std::string& name, int id) const;
+  std::vector<std::shared_ptr<Session>> sessions(const std::string& name) const;
+  // Did session `id` exist and end lately? (The kill endpoint answers 410.)
+  bool recently_finished(const std::string& name, int id) const;
+
+ private:
+  struct Runtime;
+  std::shared_ptr<Runtime> runtime(const std::string& name);
+  const Runtime* find(const std::string& name) const;
+  void update_idle(const std::string& name);
+
+  boost::asio::any_io_executor executor_;
+  Store& store_;
+  Options options_;
+  std::map<std::string, std::shared_ptr<Runtime>> runtimes_;
+};
+
+}  // namespace spritescript::engine

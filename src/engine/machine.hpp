@@ -1,0 +1,87 @@
+// The engine's side of one running sandbox: it starts `spritescript agent`,
+// asks it to spawn processes (receiving their pipes or pty master), signals
+// them, and hears when they exit. A sprite is "running" exactly while its
+// Machine is up.
+#pragma once
+
+#include <sys/types.h>
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/awaitable.hpp>
+#include <boost/json/object.hpp>
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace spritescript::engine {
+
+struct SpawnSpec {
+  std::vector<std::string> argv;
+  std::string path;  // empty: argv[0], else bash
+  std::vector<std::string> env;
+  std::string dir;  // empty: /home/sprite
+  bool tty = false;
+  unsigned rows = 24, cols = 80;
+};
+
+// A spawned process's descriptors, owned: [stdin, stdout, stderr] or [pty].
+struct Spawned {
+  int pid = 0;  // as the sandbox sees it (also the session id)
+  std::vector<int> fds;
+};
+
+class Machine : public std::enable_shared_from_this<Machine> {
+ public:
+  struct Config {
+    std::string sprite_dir;
+    std::string hostname;
+    bool isolate = true;  // false: --sandbox=none
+  };
+
+  // Starts the agent and waits until it reports ready. Throws
+  // std::runtime_error with the agent's one-line reason when it cannot.
+  static boost::asio::awaitable<std::shared_ptr<Machine>> start(boost::asio::any_io_executor ex,
+                                                                Config config);
+
+  ~Machine();
+  Machine(const Machine&) = delete;
+  Machine& operator=(const Machine&) = delete;
+
+  // Throws std::runtime_error when the agent refused or is gone.
+  boost::asio::awaitable<Spawned> spawn(const SpawnSpec& spec);
+  void signal(int pid, int signo);
+  void freeze();
+  void thaw();
+  // Ends the sandbox and every process in it.
+  void stop();
+  bool up() const { return socket_ >= 0; }
+
+  // Called once with the exit code when process `pid` ends (at once when it
+  // already ended): 0-255, or 128+signo for a signal.
+  void on_exit(int pid, std::function<void(int)> callback);
+  // Called when the sandbox goes away (stop(), or the agent died).
+  std::function<void()> on_down;
+
+ private:
+  struct Pending;
+  Machine(const boost::asio::any_io_executor& ex, int socket, pid_t agent_pid);
+  boost::asio::awaitable<void> read_loop();
+  void dispatch(boost::json::object message, std::vector<int> fds);
+  void went_down();
+
+  boost::asio::any_io_executor executor_;
+  int socket_;
+  pid_t agent_pid_;
+  struct Watcher;
+  std::unique_ptr<Watcher> watcher_;
+  std::int64_t next_request_ = 1;
+  std::map<std::int64_t, std::shared_ptr<Pending>> pending_;
+  std::map<int, std::function<void(int)>> exit_callbacks_;
+  std::map<int, int> early_exits_;  // exits heard before anyone asked
+  std::shared_ptr<Pending> ready_;
+};
+
+}  // namespace spritescript::engine

@@ -1,0 +1,237 @@
+#include "engine/sandbox.hpp"
+
+#include <fcntl.h>
+#include <linux/sched.h>
+#include <net/if.h>
+#include <sched.h>
+#include <sys/ioctl.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <array>
+#include <cerrno>
+#include <csignal>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <stdexcept>
+
+namespace fs = std::filesystem;
+
+namespace spritescript::engine::sandbox {
+namespace {
+
+[[noreturn]] void fail(const std::string& what) {
+  throw std::runtime_error(what + ": " + std::strerror(errno));
+}
+
+void write_proc_file(const std::string& path, const std::string& text) {
+  int fd = ::open(path.c_str(), O_WRONLY | O_CLOEXEC);
+  if (fd < 0) fail("cannot open " + path);
+  ssize_t n = ::write(fd, text.data(), text.size());
+  int saved = errno;
+  ::close(fd);
+  errno = saved;
+  if (n != static_cast<ssize_t>(text.size())) fail("cannot write " + path);
+}
+
+void make_dir(const fs::path& p, mode_t mode = 0755) {
+  std::error_code ec;
+  fs::create_directories(p, ec);
+  if (ec) throw std::runtime_error("cannot create " + p.string() + ": " + ec.message());
+  ::chmod(p.c_str(), mode);
+}
+
+void mount_or_fail(const char* source, const fs::path& target, const char* type,
+                   unsigned long flags, const std::string& data = {}) {
+  if (::mount(source, target.c_str(), type, flags, data.empty() ? nullptr : data.c_str()) != 0) {
+    fail(std::string("cannot mount ") + (type ? type : source) + " on " + target.string());
+  }
+}
+
+// Host directories a sprite sees through an overlay (writes go to its layer).
+constexpr std::array kOverlaid = {"usr", "etc", "opt", "var", "srv",  "bin",
+                                  "sbin", "lib", "lib32", "lib64", "libx32"};
+// Directories that are the sprite's own, straight from its layer.
+constexpr std::array kOwn = {"home", "root", "tmp", "mnt", "media"};
+
+void mount_dev(const fs::path& dev) {
+  make_dir(dev);
+  mount_or_fail("tmpfs", dev, "tmpfs", MS_NOSUID | MS_NOEXEC, "mode=0755,size=1m");
+  for (const char* node : {"null", "zero", "full", "random", "urandom", "tty"}) {
+    fs::path target = dev / node;
+    int fd = ::open(target.c_str(), O_CREAT | O_WRONLY | O_CLOEXEC, 0666);
+    if (fd >= 0) ::close(fd);
+    mount_or_fail((std::string("/dev/") + node).c_str(), target, nullptr, MS_BIND);
+  }
+  make_dir(dev / "pts");
+  // A devpts of its own: `tty` inside says /dev/pts/N, and no host pty shows.
+  mount_or_fail("devpts", dev / "pts", "devpts", MS_NOSUID | MS_NOEXEC,
+                "newinstance,ptmxmode=0666,mode=0620");
+  ::symlink("pts/ptmx", (dev / "ptmx").c_str());
+  make_dir(dev / "shm", 01777);
+  mount_or_fail("tmpfs", dev / "shm", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777");
+  ::symlink("/proc/self/fd", (dev / "fd").c_str());
+  ::symlink("/proc/self/fd/0", (dev / "stdin").c_str());
+  ::symlink("/proc/self/fd/1", (dev / "stdout").c_str());
+  ::symlink("/proc/self/fd/2", (dev / "stderr").c_str());
+}
+
+void bring_up_loopback() {
+  int s = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (s < 0) fail("cannot open a socket for loopback");
+  ifreq ifr{};
+  std::strncpy(ifr.ifr_name, "lo", IFNAMSIZ - 1);
+  if (::ioctl(s, SIOCGIFFLAGS, &ifr) == 0) {
+    ifr.ifr_flags = static_cast<short>(ifr.ifr_flags | IFF_UP | IFF_RUNNING);
+    ::ioctl(s, SIOCSIFFLAGS, &ifr);
+  }
+  ::close(s);
+}
+
+// First boot only, best effort: the sprite's own name in /etc. (Running
+// rootless, /etc's files belong to a host user the namespace cannot map and
+// stay as they are.)
+void name_the_host(const std::string& hostname) {
+  std::ifstream current("/etc/hostname");
+  std::string line;
+  if (std::getline(current, line) && line == hostname) return;
+  std::ofstream("/etc/hostname", std::ios::trunc) << hostname << "\n";
+  std::ofstream("/etc/hosts", std::ios::trunc)
+      << "127.0.0.1\tlocalhost\n127.0.1.1\t" << hostname
+      << "\n::1\tlocalhost ip6-localhost ip6-loopback\n";
+}
+
+}  // namespace
+
+std::string host_home(const std::string& sprite_dir) {
+  return (fs::path(sprite_dir) / "fs" / "layer" / "home" / "sprite").string();
+}
+
+int clone_into_namespaces() {
+  int sync[2];
+  if (::pipe2(sync, O_CLOEXEC) != 0) fail("cannot create a pipe");
+  const uid_t uid = ::geteuid();
+  const gid_t gid = ::getegid();
+  // fork() semantics (no new stack) with new namespaces: the child is PID 1.
+  long pid = ::syscall(SYS_clone,
+                       CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWUTS |
+                           CLONE_NEWIPC | SIGCHLD,
+                       nullptr, nullptr, nullptr, nullptr);
+  if (pid < 0) {
+    int saved = errno;
+    ::close(sync[0]);
+    ::close(sync[1]);
+    errno = saved;
+    fail(
+        "cannot create the sprite's namespaces (are unprivileged user namespaces disabled? "
+        "see docs/engine.md, or run 'spritescript serve --sandbox=none')");
+  }
+  if (pid == 0) {
+    ::close(sync[1]);
+    char ignored;
+    while (::read(sync[0], &ignored, 1) < 0 && errno == EINTR) {
+    }
+    ::close(sync[0]);
+    // The sandbox dies with the agent process that made it.
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+    return 0;
+  }
+  ::close(sync[0]);
+  const std::string proc = "/proc/" + std::to_string(pid);
+  try {
+    if (uid == 0) {
+      // Root engine: identity map of the usual id range, so the host's
+      // root-owned system files stay root's inside and copy up normally.
+      write_proc_file(proc + "/uid_map", "0 0 65536\n");
+      write_proc_file(proc + "/gid_map", "0 0 65536\n");
+    } else {
+      // Rootless: the engine's user is the sprite's root; nothing else maps.
+      write_proc_file(proc + "/setgroups", "deny");
+      write_proc_file(proc + "/uid_map", "0 " + std::to_string(uid) + " 1\n");
+      write_proc_file(proc + "/gid_map", "0 " + std::to_string(gid) + " 1\n");
+    }
+  } catch (...) {
+    ::kill(static_cast<pid_t>(pid), SIGKILL);
+    ::waitpid(static_cast<pid_t>(pid), nullptr, 0);
+    ::close(sync[1]);
+    throw;
+  }
+  ::close(sync[1]);  // go on, child
+  return static_cast<int>(pid);
+}
+
+void enter_sprite_root(const Options& options) {
+  const fs::path base = fs::path(options.sprite_dir) / "fs";
+  const fs::path layer = base / "layer";
+  const fs::path work = base / "work";
+  const fs::path root = base / "mnt";
+  if (options.sprite_dir.find_first_of(",:") != std::string::npos) {
+    errno = EINVAL;
+    fail("the state dir path must not contain ',' or ':' (overlay options)");
+  }
+  if (::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0) {
+    fail("cannot make mounts private");
+  }
+  make_dir(root);
+  mount_or_fail("tmpfs", root, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755,size=1m");
+
+  for (const char* name : kOverlaid) {
+    const fs::path host = fs::path("/") / name;
+    std::error_code ec;
+    auto status = fs::symlink_status(host, ec);
+    if (ec || !fs::exists(status)) continue;
+    if (fs::is_symlink(status)) {  // merged /usr: bin -> usr/bin and friends
+      fs::create_symlink(fs::read_symlink(host), root / name, ec);
+      continue;
+    }
+    if (!fs::is_directory(status)) continue;
+    make_dir(layer / name);
+    fs::remove_all(work / name, ec);  // scratch; a stale one can block the mount
+    make_dir(work / name);
+    make_dir(root / name);
+    mount_or_fail("overlay", root / name, "overlay", 0,
+                  "lowerdir=" + host.string() + ",upperdir=" + (layer / name).string() +
+                      ",workdir=" + (work / name).string());
+  }
+  make_dir(layer / "home" / "sprite");
+  make_dir(layer / "tmp", 01777);
+  for (const char* name : kOwn) {
+    make_dir(layer / name);
+    make_dir(root / name);
+    mount_or_fail((layer / name).c_str(), root / name, nullptr, MS_BIND | MS_REC);
+  }
+  make_dir(root / "proc");
+  mount_or_fail("proc", root / "proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC);
+  make_dir(root / "sys");
+  if (::mount("sysfs", (root / "sys").c_str(), "sysfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC,
+              nullptr) != 0) {
+    ::mount("/sys", (root / "sys").c_str(), nullptr, MS_BIND | MS_REC, nullptr);  // best effort
+  }
+  mount_dev(root / "dev");
+  make_dir(root / "run");
+  mount_or_fail("tmpfs", root / "run", "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755");
+
+  const fs::path old_root = root / ".host";
+  make_dir(old_root, 0700);
+  if (::syscall(SYS_pivot_root, root.c_str(), old_root.c_str()) != 0) fail("cannot pivot_root");
+  if (::chdir("/") != 0) fail("cannot chdir to the new root");
+  if (::umount2("/.host", MNT_DETACH) != 0) fail("cannot detach the host's root");
+  ::rmdir("/.host");
+  // The assembled root's own tmpfs is read-only from now on: only the
+  // mounted directories are writable, as on a real sprite's base image.
+  ::mount(nullptr, "/", nullptr, MS_REMOUNT | MS_BIND | MS_RDONLY, nullptr);
+
+  if (::sethostname(options.hostname.data(), options.hostname.size()) != 0) {
+    fail("cannot set the hostname");
+  }
+  bring_up_loopback();
+  name_the_host(options.hostname);
+}
+
+}  // namespace spritescript::engine::sandbox

@@ -1,0 +1,37 @@
+// A sprite's sandbox, as the agent builds it from inside: Linux user, mount,
+// pid, uts, ipc and network namespaces, and a root filesystem made of
+// overlays over the host's system directories whose upper layers live in the
+// sprite's own directory (docs/engine.md, "Sandbox").
+//
+//   <sprite dir>/fs/layer/   the sprite's writable layer: usr etc opt var ...
+//                            (overlay uppers), home/sprite root tmp (plain)
+//   <sprite dir>/fs/work/    overlay work directories (scratch)
+//   <sprite dir>/fs/mnt/     where the new root is assembled
+//
+// Checkpoints (a later issue) copy fs/layer and nothing else.
+#pragma once
+
+#include <string>
+
+namespace spritescript::engine::sandbox {
+
+struct Options {
+  std::string sprite_dir;  // absolute
+  std::string hostname;    // the sprite's name
+};
+
+// The sprite's home as the host sees it (also HOME with --sandbox=none).
+std::string host_home(const std::string& sprite_dir);
+
+// Creates the namespaces: returns in the parent with the pid of the child,
+// which is PID 1 of the new pid namespace and returns 0. The parent has
+// already written the child's uid/gid maps when this returns. Throws
+// std::runtime_error (one line: what failed and what to do) when the kernel
+// refuses.
+int clone_into_namespaces();
+
+// In the child: mounts the sprite's root filesystem, pivots into it, sets
+// the hostname and brings up loopback. Throws std::runtime_error.
+void enter_sprite_root(const Options& options);
+
+}  // namespace spritescript::engine::sandbox
