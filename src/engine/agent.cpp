@@ -103,9 +103,9 @@ std::string resolve(const std::string& path, const std::string& search) {
     }
     return false;
   };
-  if (!has("PATH")) env.push_back(std::string("PATH=") + kDefaultPath);
-  if (!has("HOME")) env.push_back("HOME=" + home);
-  if (!has("USER")) env.push_back("USER=sprite");
+  if (!has("PATH")) env.emplace_back(std::string("PATH=") + kDefaultPath);
+  if (!has("HOME")) env.emplace_back("HOME=" + home);
+  if (!has("USER")) env.emplace_back("USER=sprite");
   if (!has("LANG")) env.push_back("LANG=C.UTF-8");
   if (r.tty && !has("TERM")) env.push_back("TERM=xterm-256color");
   std::string search = kDefaultPath;
@@ -147,7 +147,7 @@ class Agent {
         return 1;
       }
       if (fds[1].revents) {
-        signalfd_siginfo info;
+        signalfd_siginfo info{};
         while (::read(sigfd, &info, sizeof info) > 0) {
         }
         reap();
@@ -156,7 +156,7 @@ class Agent {
         json::object message;
         std::vector<int> received;
         auto result = protocol::receive(socket_, message, received);
-        for (int fd : received) ::close(fd);  // the engine sends us none
+        for (int fd : received) ::close(fd);                 // the engine sends us none
         if (result == protocol::Received::closed) return 0;  // engine gone: the sandbox ends
         if (result == protocol::Received::message) handle(message);
       }

@@ -47,7 +47,8 @@ Received receive(int socket, boost::json::object& message, std::vector<int>& fds
   do {
     n = ::recvmsg(socket, &msg, MSG_CMSG_CLOEXEC);
   } while (n < 0 && errno == EINTR);
-  if (n < 0) return errno == EAGAIN || errno == EWOULDBLOCK ? Received::would_block : Received::closed;
+  if (n < 0)
+    return errno == EAGAIN || errno == EWOULDBLOCK ? Received::would_block : Received::closed;
   for (cmsghdr* cm = CMSG_FIRSTHDR(&msg); cm; cm = CMSG_NXTHDR(&msg, cm)) {
     if (cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS) {
       std::size_t count = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);

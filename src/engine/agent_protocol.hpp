@@ -26,7 +26,7 @@
 
 namespace spritescript::engine::agent_protocol {
 
-constexpr std::size_t kMaxPacket = 1024 * 1024;  // argv + env of one spawn
+constexpr std::size_t kMaxPacket = std::size_t{1024} * 1024;  // argv + env of one spawn
 constexpr std::size_t kMaxFds = 4;
 
 // Blocking or not as the socket is; returns false when the packet could not

@@ -197,9 +197,9 @@ asio::awaitable<void> Api::serve(HttpExchange& exchange) {
       body["reason"] = e.what();
     }
     body["checked_at"] = now_rfc3339();
-    body["elapsed"] = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() -
-                                                                started)
-                          .count();
+    body["elapsed"] =
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started)
+            .count();
     co_await exchange.respond(json_response(200, body));
     co_return;
   }

@@ -22,9 +22,9 @@ namespace json = boost::json;
 namespace spritescript::engine {
 namespace {
 
-constexpr auto tuple = asio::as_tuple(asio::use_awaitable);
+constexpr auto kAsTuple = asio::as_tuple(asio::use_awaitable);
 constexpr auto kKeepaliveEvery = std::chrono::seconds(15);  // JS gives up after 45 s of silence
-constexpr std::size_t kHttpFrame = 16 * 1024;  // HTTP exec frames stay small (spec §4)
+constexpr std::size_t kHttpFrame = std::size_t{16} * 1024;  // HTTP exec frames stay small (spec §4)
 constexpr auto kForever = std::chrono::hours(24 * 365);
 
 std::optional<int> parse_id(const std::string& text) {
@@ -148,7 +148,8 @@ class WebSocketSubscriber final : public Subscriber {
     if (tty_) {
       // TTY: the JSON exit, then a close whose code JS reads as the status.
       co_await ws_->write(false, exit_message(code));
-      co_await ws_->close(code == 0 ? 1000 : static_cast<std::uint16_t>(4000 + std::min(code, 255)));
+      co_await ws_->close(code == 0 ? 1000
+                                    : static_cast<std::uint16_t>(4000 + std::min(code, 255)));
     } else {
       std::string frame(2, static_cast<char>(kExit));
       frame[1] = static_cast<char>(code & 0xff);
@@ -162,7 +163,7 @@ class WebSocketSubscriber final : public Subscriber {
     asio::steady_timer timer(co_await asio::this_coro::executor);
     while (ws_->is_open()) {
       timer.expires_after(kKeepaliveEvery);
-      co_await timer.async_wait(tuple);
+      co_await timer.async_wait(kAsTuple);
       if (!ws_->is_open()) break;
       if (std::chrono::steady_clock::now() - last_write_ >= kKeepaliveEvery) {
         last_write_ = std::chrono::steady_clock::now();
@@ -209,7 +210,7 @@ class HttpSubscriber final : public Subscriber {
     done_.cancel();
   }
 
-  asio::awaitable<void> wait_done() { co_await done_.async_wait(tuple); }
+  asio::awaitable<void> wait_done() { co_await done_.async_wait(kAsTuple); }
 
  private:
   HttpExchange& exchange_;
@@ -305,8 +306,7 @@ asio::awaitable<void> ExecApi::serve(HttpExchange& exchange, const proto::Target
   co_await exchange.respond(api_error(404, "not_found", "no such exec endpoint"));
 }
 
-asio::awaitable<void> ExecApi::start_websocket(HttpExchange& exchange,
-                                               const proto::Target& target,
+asio::awaitable<void> ExecApi::start_websocket(HttpExchange& exchange, const proto::Target& target,
                                                const std::string& name) {
   ExecRequest request;
   if (auto bad = parse_exec(target, request)) {
@@ -319,13 +319,12 @@ asio::awaitable<void> ExecApi::start_websocket(HttpExchange& exchange,
   try {
     auto machine = co_await fleet_.wake(name);
     auto spawned = co_await machine->spawn(request.spec);
-    Session::Info info{request.spec.argv,
-                       request.spec.dir.empty() ? "/home/sprite" : request.spec.dir,
-                       request.spec.tty,
-                       request.spec.rows,
-                       request.spec.cols,
-                       request.max_run_after_disconnect};
-    if (info.argv.empty()) info.argv.push_back(request.spec.path.empty() ? "bash" : request.spec.path);
+    Session::Info info{
+        request.spec.argv, request.spec.dir.empty() ? "/home/sprite" : request.spec.dir,
+        request.spec.tty,  request.spec.rows,
+        request.spec.cols, request.max_run_after_disconnect};
+    if (info.argv.empty())
+      info.argv.push_back(request.spec.path.empty() ? "bash" : request.spec.path);
     session = std::make_shared<Session>(co_await asio::this_coro::executor, machine,
                                         std::move(spawned), std::move(info));
   } catch (const std::exception& e) {
@@ -347,9 +346,10 @@ asio::awaitable<void> ExecApi::start_websocket(HttpExchange& exchange,
   auto subscriber = std::make_shared<WebSocketSubscriber>(ws, request.spec.tty);
   if (co_await ws->write(false, session_info(*session, true))) {
     co_await session->attach(subscriber);
-    asio::co_spawn(co_await asio::this_coro::executor,
-                   [subscriber]() -> asio::awaitable<void> { co_await subscriber->keepalive(); },
-                   asio::detached);
+    asio::co_spawn(
+        co_await asio::this_coro::executor,
+        [subscriber]() -> asio::awaitable<void> { co_await subscriber->keepalive(); },
+        asio::detached);
     co_await read_client(*ws, *session, request.spec.tty);
   } else {
     session->start();
@@ -362,8 +362,8 @@ asio::awaitable<void> ExecApi::attach_websocket(HttpExchange& exchange, const st
   auto id = parse_id(id_text);
   auto session = id ? fleet_.session(name, *id) : nullptr;
   if (!session) {
-    co_await exchange.respond(
-        api_error(404, "session_not_found", "no running exec session '" + id_text + "' on '" + name + "'"));
+    co_await exchange.respond(api_error(
+        404, "session_not_found", "no running exec session '" + id_text + "' on '" + name + "'"));
     co_return;
   }
   auto hold = fleet_.hold(name);
@@ -386,9 +386,10 @@ asio::awaitable<void> ExecApi::attach_websocket(HttpExchange& exchange, const st
   if (!co_await session->attach(subscriber)) {
     co_await ws->close(1000);  // it ended between the lookup and now
   } else {
-    asio::co_spawn(co_await asio::this_coro::executor,
-                   [subscriber]() -> asio::awaitable<void> { co_await subscriber->keepalive(); },
-                   asio::detached);
+    asio::co_spawn(
+        co_await asio::this_coro::executor,
+        [subscriber]() -> asio::awaitable<void> { co_await subscriber->keepalive(); },
+        asio::detached);
   }
   co_await read_client(*ws, *session, tty);
   session->detach(subscriber);
@@ -418,7 +419,8 @@ asio::awaitable<void> ExecApi::http_exec(HttpExchange& exchange, const proto::Ta
                        24,
                        80,
                        request.max_run_after_disconnect};
-    if (info.argv.empty()) info.argv.push_back(request.spec.path.empty() ? "bash" : request.spec.path);
+    if (info.argv.empty())
+      info.argv.push_back(request.spec.path.empty() ? "bash" : request.spec.path);
     session = std::make_shared<Session>(co_await asio::this_coro::executor, machine,
                                         std::move(spawned), std::move(info));
   } catch (const std::exception& e) {
@@ -448,8 +450,7 @@ asio::awaitable<void> ExecApi::http_exec(HttpExchange& exchange, const proto::Ta
     session->start();
     co_return;
   }
-  auto subscriber =
-      std::make_shared<HttpSubscriber>(exchange, co_await asio::this_coro::executor);
+  auto subscriber = std::make_shared<HttpSubscriber>(exchange, co_await asio::this_coro::executor);
   if (co_await session->attach(subscriber)) co_await subscriber->wait_done();
   session->detach(subscriber);
 }
@@ -490,8 +491,8 @@ asio::awaitable<void> ExecApi::kill(HttpExchange& exchange, const proto::Target&
   if (auto t = target.param("timeout")) {
     auto d = proto::parse_go_duration(*t);
     if (!d || d->count() < 0) {
-      co_await exchange.respond(
-          api_error(400, "invalid_duration", "timeout must be a duration like 10s, got '" + *t + "'"));
+      co_await exchange.respond(api_error(400, "invalid_duration",
+                                          "timeout must be a duration like 10s, got '" + *t + "'"));
       co_return;
     }
     timeout = std::chrono::duration_cast<std::chrono::milliseconds>(*d);
@@ -512,7 +513,8 @@ asio::awaitable<void> ExecApi::kill(HttpExchange& exchange, const proto::Target&
   if (signal_text.empty()) signal_text = "SIGTERM";
   auto signo = proto::parse_signal(signal_text);
   if (!signo) {
-    co_await exchange.respond(api_error(400, "invalid_signal", "unknown signal '" + signal_text + "'"));
+    co_await exchange.respond(
+        api_error(400, "invalid_signal", "unknown signal '" + signal_text + "'"));
     co_return;
   }
   auto hold = fleet_.hold(name);

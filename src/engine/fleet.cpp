@@ -26,8 +26,8 @@ struct Fleet::Runtime {
   std::optional<std::string> last_running_at;
 };
 
-Fleet::Fleet(const asio::any_io_executor& ex, Store& store, Options options)
-    : executor_(ex), store_(store), options_(options) {}
+Fleet::Fleet(asio::any_io_executor ex, Store& store, Options options)
+    : executor_(std::move(ex)), store_(store), options_(options) {}
 
 Fleet::~Fleet() {
   stop_all();
@@ -80,11 +80,14 @@ Fleet::Hold::~Hold() {
   auto it = fleet_->runtimes_.find(name_);
   if (it == fleet_->runtimes_.end()) return;  // the sprite was deleted meanwhile
   --it->second->holds;
-  fleet_->update_idle(name_);
+  try {
+    fleet_->update_idle(name_);
+  } catch (...) {  // a timer that cannot be armed: the sprite just stays awake
+  }
 }
 
 Fleet::Hold Fleet::hold(const std::string& name) {
-  return Hold(this, name);
+  return {this, name};
 }
 
 void Fleet::update_idle(const std::string& name) {

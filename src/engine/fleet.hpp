@@ -39,7 +39,7 @@ class Fleet {
     std::chrono::milliseconds cold_timeout{10 * 60'000};
   };
 
-  Fleet(const boost::asio::any_io_executor& ex, Store& store, Options options);
+  Fleet(boost::asio::any_io_executor ex, Store& store, Options options);
   ~Fleet();
 
   // "cold" | "warm" | "running".

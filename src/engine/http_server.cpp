@@ -22,7 +22,7 @@ namespace {
 
 constexpr std::uint64_t kMaxBody = std::uint64_t{64} * 1024 * 1024;
 constexpr std::uint64_t kMaxWebSocketMessage = std::uint64_t{64} * 1024 * 1024;
-constexpr auto tuple = asio::as_tuple(use_awaitable);
+constexpr auto kAsTuple = asio::as_tuple(use_awaitable);
 
 class BeastWebSocket final : public WebSocket {
  public:
@@ -41,14 +41,14 @@ class BeastWebSocket final : public WebSocket {
         }));
     ws_.read_message_max(kMaxWebSocketMessage);
     ws_.auto_fragment(false);  // one message = one frame: exec frames carry no length
-    auto [ec] = co_await ws_.async_accept(req, tuple);
+    auto [ec] = co_await ws_.async_accept(req, kAsTuple);
     open_ = !ec;
     co_return open_;
   }
 
   asio::awaitable<std::optional<Message>> read() override {
     buffer_.clear();
-    auto [ec, n] = co_await ws_.async_read(buffer_, tuple);
+    auto [ec, n] = co_await ws_.async_read(buffer_, kAsTuple);
     if (ec) {
       open_ = false;
       co_return std::nullopt;
@@ -61,7 +61,7 @@ class BeastWebSocket final : public WebSocket {
     bool ok = open_ && !closing_;
     if (ok) {
       ws_.binary(binary);
-      auto [ec, n] = co_await ws_.async_write(asio::buffer(data.data(), data.size()), tuple);
+      auto [ec, n] = co_await ws_.async_write(asio::buffer(data.data(), data.size()), kAsTuple);
       if (ec) open_ = false;
       ok = !ec;
     }
@@ -73,7 +73,7 @@ class BeastWebSocket final : public WebSocket {
     co_await lock_.lock();
     if (open_ && !closing_) {
       closing_ = true;
-      auto [ec] = co_await ws_.async_close(websocket::close_reason(code), tuple);
+      auto [ec] = co_await ws_.async_close(websocket::close_reason(code), kAsTuple);
       if (ec) open_ = false;
     }
     lock_.unlock();
@@ -108,7 +108,7 @@ class BeastExchange final : public HttpExchange {
     }
     res.keep_alive(req_.keep_alive());
     res.prepare_payload();
-    auto [ec, n] = co_await http::async_write(stream_, res, tuple);
+    auto [ec, n] = co_await http::async_write(stream_, res, kAsTuple);
     reusable_ = !ec && res.keep_alive();
   }
 
@@ -122,7 +122,7 @@ class BeastExchange final : public HttpExchange {
     res.keep_alive(req_.keep_alive());
     res.chunked(true);
     http::response_serializer<http::empty_body> serializer{res};
-    auto [ec, n] = co_await http::async_write_header(stream_, serializer, tuple);
+    auto [ec, n] = co_await http::async_write_header(stream_, serializer, kAsTuple);
     streaming_ok_ = !ec;
     reusable_ = false;
     co_return streaming_ok_;
@@ -131,14 +131,14 @@ class BeastExchange final : public HttpExchange {
   asio::awaitable<bool> write_chunk(std::string_view data) override {
     if (!streaming_ok_ || data.empty()) co_return streaming_ok_;
     auto [ec, n] = co_await asio::async_write(
-        stream_, http::make_chunk(asio::const_buffer(data.data(), data.size())), tuple);
+        stream_, http::make_chunk(asio::const_buffer(data.data(), data.size())), kAsTuple);
     if (ec) streaming_ok_ = false;
     co_return streaming_ok_;
   }
 
   asio::awaitable<void> finish_stream() override {
     if (!streaming_ok_) co_return;
-    auto [ec, n] = co_await asio::async_write(stream_, http::make_chunk_last(), tuple);
+    auto [ec, n] = co_await asio::async_write(stream_, http::make_chunk_last(), kAsTuple);
     reusable_ = !ec && req_.keep_alive();
   }
 
@@ -189,12 +189,12 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
       http::request_parser<http::string_body> parser;
       parser.body_limit(kMaxBody);
       stream.expires_after(std::chrono::minutes(5));  // idle keep-alive connections end
-      auto [ec, n] = co_await http::async_read(stream, buffer, parser, tuple);
+      auto [ec, n] = co_await http::async_read(stream, buffer, parser, kAsTuple);
       if (ec) {
         // Say what was wrong when the peer is still there to hear it.
         if (ec == http::error::body_limit) {
-          co_await reply_and_close(stream, json_error(413, "body_too_large",
-                                                      "the request body is over 64 MiB"));
+          co_await reply_and_close(
+              stream, json_error(413, "body_too_large", "the request body is over 64 MiB"));
         } else if (ec.category() == beast::error_code(http::error::bad_target).category() &&
                    ec != http::error::end_of_stream && ec != http::error::partial_message) {
           co_await reply_and_close(stream,
@@ -217,7 +217,8 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
                      exchange.request().target.c_str(), e.what());
       }
       if (!exchange.answered()) {
-        co_await exchange.respond(json_error(500, "internal", "internal error in the local engine"));
+        co_await exchange.respond(
+            json_error(500, "internal", "internal error in the local engine"));
       }
       if (!exchange.reusable()) break;
     }
@@ -234,13 +235,13 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
     res.body() = std::move(response.body);
     res.keep_alive(false);
     res.prepare_payload();
-    co_await http::async_write(stream, res, tuple);
+    co_await http::async_write(stream, res, kAsTuple);
   }
 
   asio::awaitable<void> accept_loop() {
     auto self = shared_from_this();
     for (;;) {
-      auto [ec, socket] = co_await acceptor.async_accept(tuple);
+      auto [ec, socket] = co_await acceptor.async_accept(kAsTuple);
       if (ec == asio::error::operation_aborted) co_return;
       if (ec) continue;  // e.g. out of file descriptors: keep serving the others
       socket.set_option(tcp::no_delay(true));  // exec frames are small and latency-bound

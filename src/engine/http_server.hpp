@@ -88,8 +88,8 @@ class HttpServer {
   // Listens on host:port (port 0 picks a free one) and serves each request
   // with `handler`, keep-alive included. Every response (and WebSocket
   // upgrade) carries the extra headers in `common_headers`.
-  HttpServer(asio::io_context& io, const std::string& host, std::uint16_t port,
-             HttpHandler handler, Headers common_headers);
+  HttpServer(asio::io_context& io, const std::string& host, std::uint16_t port, HttpHandler handler,
+             Headers common_headers);
   ~HttpServer();
   HttpServer(const HttpServer&) = delete;
   HttpServer& operator=(const HttpServer&) = delete;

@@ -21,7 +21,6 @@
 
 #include "engine/agent_protocol.hpp"
 
-extern char** environ;
 
 namespace asio = boost::asio;
 namespace json = boost::json;
@@ -29,7 +28,7 @@ namespace protocol = spritescript::engine::agent_protocol;
 
 namespace spritescript::engine {
 namespace {
-constexpr auto tuple = asio::as_tuple(asio::use_awaitable);
+constexpr auto kAsTuple = asio::as_tuple(asio::use_awaitable);
 constexpr auto kAgentStartTimeout = std::chrono::seconds(20);
 }  // namespace
 
@@ -50,7 +49,7 @@ struct Machine::Pending {
   asio::awaitable<void> wait(asio::steady_timer::duration limit) {
     if (done) co_return;
     timer.expires_after(limit);
-    co_await timer.async_wait(tuple);
+    co_await timer.async_wait(kAsTuple);
   }
 };
 
@@ -78,10 +77,11 @@ asio::awaitable<std::shared_ptr<Machine>> Machine::start(asio::any_io_executor e
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);
   posix_spawn_file_actions_adddup2(&actions, pair[1], 3);  // dup2 clears close-on-exec
-  std::vector<std::string> args = {"spritescript", "agent",           "--sprite-dir",
+  std::vector<std::string> args = {"spritescript",    "agent",      "--sprite-dir",
                                    config.sprite_dir, "--hostname", config.hostname};
   if (!config.isolate) args.emplace_back("--sandbox=none");
   std::vector<char*> argv;
+  argv.reserve(args.size() + 1);
   for (auto& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);
   pid_t pid = 0;
@@ -99,7 +99,8 @@ asio::awaitable<std::shared_ptr<Machine>> Machine::start(asio::any_io_executor e
   co_await ready->wait(kAgentStartTimeout);
   machine->ready_.reset();
   const auto* event = ready->message.if_contains("event");
-  if (ready->done && event && event->is_string() && event->as_string() == "ready") co_return machine;
+  if (ready->done && event && event->is_string() && event->as_string() == "ready")
+    co_return machine;
   std::string why = "the sprite's agent did not start within 20 s";
   if (const auto* e = ready->message.if_contains("error"); e && e->is_string()) {
     why = std::string(e->as_string());
@@ -119,7 +120,7 @@ asio::awaitable<void> Machine::read_loop() {
     auto result = protocol::receive(socket_, message, fds);
     if (result == protocol::Received::would_block) {
       auto [ec] = co_await watcher_->descriptor.async_wait(
-          asio::posix::stream_descriptor::wait_read, tuple);
+          asio::posix::stream_descriptor::wait_read, kAsTuple);
       if (ec) break;
       continue;
     }
@@ -169,8 +170,8 @@ asio::awaitable<Spawned> Machine::spawn(const SpawnSpec& spec) {
   for (const auto& a : spec.argv) argv.emplace_back(a);
   for (const auto& e : spec.env) env.emplace_back(e);
   std::int64_t req = next_request_++;
-  json::object message{{"op", "spawn"}, {"req", req},         {"argv", argv},
-                       {"path", spec.path}, {"env", env},     {"dir", spec.dir},
+  json::object message{{"op", "spawn"},     {"req", req},        {"argv", argv},
+                       {"path", spec.path}, {"env", env},        {"dir", spec.dir},
                        {"tty", spec.tty},   {"rows", spec.rows}, {"cols", spec.cols}};
   auto pending = std::make_shared<Pending>(executor_);
   pending_[req] = pending;

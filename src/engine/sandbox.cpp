@@ -55,7 +55,7 @@ void mount_or_fail(const char* source, const fs::path& target, const char* type,
 }
 
 // Host directories a sprite sees through an overlay (writes go to its layer).
-constexpr std::array kOverlaid = {"usr", "etc", "opt", "var", "srv",  "bin",
+constexpr std::array kOverlaid = {"usr",  "etc", "opt",   "var",   "srv",   "bin",
                                   "sbin", "lib", "lib32", "lib64", "libx32"};
 // Directories that are the sprite's own, straight from its layer.
 constexpr std::array kOwn = {"home", "root", "tmp", "mnt", "media"};
@@ -102,9 +102,8 @@ void name_the_host(const std::string& hostname) {
   std::string line;
   if (std::getline(current, line) && line == hostname) return;
   std::ofstream("/etc/hostname", std::ios::trunc) << hostname << "\n";
-  std::ofstream("/etc/hosts", std::ios::trunc)
-      << "127.0.0.1\tlocalhost\n127.0.1.1\t" << hostname
-      << "\n::1\tlocalhost ip6-localhost ip6-loopback\n";
+  std::ofstream("/etc/hosts", std::ios::trunc) << "127.0.0.1\tlocalhost\n127.0.1.1\t" << hostname
+                                               << "\n::1\tlocalhost ip6-localhost ip6-loopback\n";
 }
 
 }  // namespace
@@ -209,8 +208,8 @@ void enter_sprite_root(const Options& options) {
   make_dir(root / "proc");
   mount_or_fail("proc", root / "proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC);
   make_dir(root / "sys");
-  if (::mount("sysfs", (root / "sys").c_str(), "sysfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC,
-              nullptr) != 0) {
+  if (::mount("sysfs", (root / "sys").c_str(), "sysfs",
+              MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr) != 0) {
     ::mount("/sys", (root / "sys").c_str(), nullptr, MS_BIND | MS_REC, nullptr);  // best effort
   }
   mount_dev(root / "dev");

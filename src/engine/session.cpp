@@ -20,12 +20,12 @@ namespace asio = boost::asio;
 namespace spritescript::engine {
 namespace {
 
-constexpr auto tuple = asio::as_tuple(asio::use_awaitable);
+constexpr auto kAsTuple = asio::as_tuple(asio::use_awaitable);
 // One non-TTY frame is a stream byte and at most this much (spec §3.4: keep
 // server frames <= 64 KiB).
 constexpr std::size_t kReadChunk = 65535;
 // Output kept for clients that attach later (scrollback).
-constexpr std::size_t kRetainedBytes = 1024 * 1024;
+constexpr std::size_t kRetainedBytes = std::size_t{1024} * 1024;
 // After the process exits, output still in flight is drained; a pipe that a
 // background child keeps open is given up after this long without data.
 constexpr auto kDrainQuiet = std::chrono::milliseconds(500);
@@ -38,8 +38,8 @@ struct Unlock {
 
 }  // namespace
 
-Session::Session(const asio::any_io_executor& ex, std::shared_ptr<Machine> machine,
-                 Spawned spawned, Info info)
+Session::Session(const asio::any_io_executor& ex, std::shared_ptr<Machine> machine, Spawned spawned,
+                 Info info)
     : executor_(ex),
       machine_(std::move(machine)),
       pid_(spawned.pid),
@@ -49,7 +49,8 @@ Session::Session(const asio::any_io_executor& ex, std::shared_ptr<Machine> machi
       drain_timer_(ex),
       disconnect_timer_(ex),
       delivery_(ex) {
-  created_unix_ = std::chrono::duration_cast<std::chrono::seconds>(created_.time_since_epoch()).count();
+  created_unix_ =
+      std::chrono::duration_cast<std::chrono::seconds>(created_.time_since_epoch()).count();
   if (info_.tty) {
     stdout_.emplace(ex, spawned.fds[0]);  // the pty master: read and written
   } else {
@@ -112,7 +113,7 @@ asio::awaitable<void> Session::pump(asio::posix::stream_descriptor& source, std:
   auto self = shared_from_this();
   std::string buffer(kReadChunk, '\0');
   for (;;) {
-    auto [ec, n] = co_await source.async_read_some(asio::buffer(buffer), tuple);
+    auto [ec, n] = co_await source.async_read_some(asio::buffer(buffer), kAsTuple);
     if (ec || n == 0) break;  // EOF, EIO (pty with no writer left), or given up
     progress_ = true;
     bytes_out_ += n;
@@ -182,7 +183,7 @@ asio::awaitable<void> Session::finish(int code) {
   while (open_pumps_ > 0) {
     progress_ = false;
     drain_timer_.expires_after(kDrainQuiet);
-    auto [ec] = co_await drain_timer_.async_wait(tuple);
+    auto [ec] = co_await drain_timer_.async_wait(kAsTuple);
     if (!ec && !progress_ && open_pumps_ > 0) {
       boost::system::error_code ignored;
       if (stdout_) stdout_->cancel(ignored);
@@ -216,7 +217,7 @@ asio::awaitable<void> Session::write_stdin(std::string_view data) {
   if (!target || !target->is_open() || data.empty()) co_return;
   last_activity_ = std::chrono::system_clock::now();
   // A process that closed its stdin makes this fail (EPIPE): nothing to do.
-  co_await asio::async_write(*target, asio::buffer(data.data(), data.size()), tuple);
+  co_await asio::async_write(*target, asio::buffer(data.data(), data.size()), kAsTuple);
 }
 
 void Session::close_stdin() {
@@ -244,7 +245,7 @@ asio::awaitable<bool> Session::wait_exit(std::chrono::milliseconds limit) {
   auto timer = std::make_shared<asio::steady_timer>(executor_);
   timer->expires_after(limit);
   exit_waiters_.push_back(timer);
-  co_await timer->async_wait(tuple);
+  co_await timer->async_wait(kAsTuple);
   co_return exit_code_.has_value();
 }
 

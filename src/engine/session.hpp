@@ -47,8 +47,8 @@ class Session : public std::enable_shared_from_this<Session> {
     std::chrono::milliseconds max_run_after_disconnect{0};
   };
 
-  Session(const boost::asio::any_io_executor& ex, std::shared_ptr<Machine> machine,
-          Spawned spawned, Info info);
+  Session(const boost::asio::any_io_executor& ex, std::shared_ptr<Machine> machine, Spawned spawned,
+          Info info);
   ~Session();
 
   int id() const { return pid_; }

@@ -54,7 +54,6 @@ class Store {
   std::filesystem::path dir(const std::string& name) const;
 
  private:
-
   std::filesystem::path root_;
   std::map<std::string, Sprite> sprites_;
 };

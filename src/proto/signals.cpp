@@ -10,12 +10,11 @@ namespace {
 
 // Linux (x86_64 and arm64) numbering.
 constexpr std::array<std::pair<std::string_view, int>, 28> kSignals = {{
-    {"HUP", 1},     {"INT", 2},     {"QUIT", 3},    {"ILL", 4},     {"TRAP", 5},
-    {"ABRT", 6},    {"BUS", 7},     {"FPE", 8},     {"KILL", 9},    {"USR1", 10},
-    {"SEGV", 11},   {"USR2", 12},   {"PIPE", 13},   {"ALRM", 14},   {"TERM", 15},
-    {"STKFLT", 16}, {"CHLD", 17},   {"CONT", 18},   {"STOP", 19},   {"TSTP", 20},
-    {"TTIN", 21},   {"TTOU", 22},   {"URG", 23},    {"XCPU", 24},   {"XFSZ", 25},
-    {"VTALRM", 26}, {"PROF", 27},   {"WINCH", 28},
+    {"HUP", 1},   {"INT", 2},     {"QUIT", 3},  {"ILL", 4},     {"TRAP", 5},  {"ABRT", 6},
+    {"BUS", 7},   {"FPE", 8},     {"KILL", 9},  {"USR1", 10},   {"SEGV", 11}, {"USR2", 12},
+    {"PIPE", 13}, {"ALRM", 14},   {"TERM", 15}, {"STKFLT", 16}, {"CHLD", 17}, {"CONT", 18},
+    {"STOP", 19}, {"TSTP", 20},   {"TTIN", 21}, {"TTOU", 22},   {"URG", 23},  {"XCPU", 24},
+    {"XFSZ", 25}, {"VTALRM", 26}, {"PROF", 27}, {"WINCH", 28},
 }};
 
 }  // namespace
