@@ -2,11 +2,15 @@
 
 #include <unistd.h>
 
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
 #include <boost/json.hpp>
 
 #include <algorithm>
 #include <chrono>
+#include <deque>
 
 #include "engine/fleet.hpp"
 #include "proto/api_error.hpp"
@@ -130,9 +134,78 @@ bool Api::authorized(const HttpRequest& request) const {
   return same_secret(request.authorization, "Bearer " + token_);
 }
 
+// One NDJSON line of the list watch (spec §2.3.1).
+std::string Api::watch_line(const std::string& name) const {
+  int counts[3] = {0, 0, 0};
+  for (const Sprite* s : store_.list("", "")) {
+    std::string status = fleet_->status(s->name);
+    counts[status == "running" ? 0 : status == "warm" ? 1 : 2]++;
+  }
+  json::object line;
+  line["name"] = name;
+  line["status"] = store_.get(name) ? fleet_->status(name) : "deleted";
+  line["running_version"] = "local";
+  if (auto at = fleet_->last_running_at(name)) line["last_running_at"] = *at;
+  line["timestamp"] = now_rfc3339();
+  json::object org;
+  org["name"] = "local";
+  org["running"] = counts[0];
+  org["warm"] = counts[1];
+  org["cold"] = counts[2];
+  org["running_limit"] = 1000;
+  org["warm_limit"] = 1000;
+  line["org"] = std::move(org);
+  return json::serialize(line) + "\n";
+}
+
+// GET /v1/sprites with Accept: application/x-ndjson: the current state of
+// each matching sprite, then a line per status change, and a heartbeat line
+// when nothing happened for a while.
+asio::awaitable<void> Api::watch(HttpExchange& exchange, const std::string& prefix) {
+  auto executor = co_await asio::this_coro::executor;
+  auto wake = std::make_shared<asio::steady_timer>(executor);
+  auto changed = std::make_shared<std::deque<std::string>>();
+  auto id = fleet_->observe([wake, changed, prefix](const std::string& name) {
+    if (name.compare(0, prefix.size(), prefix) != 0) return;
+    changed->push_back(name);
+    wake->cancel();
+  });
+  struct Unobserve {
+    Fleet* fleet;
+    std::uint64_t id;
+    ~Unobserve() { fleet->unobserve(id); }
+  } unobserve{fleet_, id};
+  bool open = co_await exchange.start_stream(200, "application/x-ndjson");
+  for (const Sprite* s : store_.list(prefix, "")) {
+    if (open) open = co_await exchange.write_chunk(watch_line(s->name));
+  }
+  while (open) {
+    if (changed->empty()) {
+      wake->expires_after(std::chrono::seconds(15));
+      auto [ec] = co_await wake->async_wait(asio::as_tuple(asio::use_awaitable));
+      if (!ec && changed->empty()) {
+        open = co_await exchange.write_chunk(R"({"type":"heartbeat"})"
+                                             "\n");
+        continue;
+      }
+    }
+    while (open && !changed->empty()) {
+      std::string name = std::move(changed->front());
+      changed->pop_front();
+      open = co_await exchange.write_chunk(watch_line(name));
+    }
+  }
+}
+
 asio::awaitable<void> Api::serve(HttpExchange& exchange) {
   const HttpRequest& request = exchange.request();
   auto target = proto::parse_target(request.target);
+  if (fleet_ && authorized(request) && target && target->segments.size() == 2 &&
+      target->segments[0] == "v1" && target->segments[1] == "sprites" && request.method == "GET" &&
+      request.accept.find("application/x-ndjson") != std::string::npos) {
+    co_await watch(exchange, target->param("prefix").value_or(""));
+    co_return;
+  }
   const Sprite* sprite = nullptr;
   if (authorized(request) && target && target->segments.size() >= 4 &&
       target->segments[0] == "v1" && target->segments[1] == "sprites" && fleet_) {
@@ -273,7 +346,9 @@ HttpResponse Api::handle(const HttpRequest& request) {
         }
         s.id = new_uuid();
         s.created_at = s.updated_at = now_rfc3339();
-        return json_response(201, sprite_json(store_.put(std::move(s)), port_, fleet_));
+        const Sprite& created = store_.put(std::move(s));
+        if (fleet_) fleet_->notify(created.name);
+        return json_response(201, sprite_json(created, port_, fleet_));
       }
       return error(405, "method_not_allowed", method + " is not allowed on /v1/sprites");
     }
@@ -302,7 +377,9 @@ HttpResponse Api::handle(const HttpRequest& request) {
       }
       if (method == "DELETE") {
         if (fleet_) fleet_->forget(name);  // stops everything first
-        store_.remove(name);
+        const std::string deleted = name;  // `name` lives in the request's target
+        store_.remove(deleted);
+        if (fleet_) fleet_->notify(deleted);
         return {204, ""};
       }
       return error(405, "method_not_allowed", method + " is not allowed on a sprite");

@@ -29,6 +29,8 @@ class Api {
 
  private:
   bool authorized(const HttpRequest& request) const;
+  asio::awaitable<void> watch(HttpExchange& exchange, const std::string& prefix);
+  std::string watch_line(const std::string& name) const;
 
   Store& store_;
   std::string token_;

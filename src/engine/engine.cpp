@@ -15,6 +15,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <iostream>
 #include <optional>
 #include <sstream>
 #include <thread>
@@ -185,6 +186,8 @@ int serve(const ServeOptions& options) {
                  "processes with your user's full access; nothing is isolated\n");
   }
   std::string token = options.token.empty() ? load_or_create_token(state_dir) : options.token;
+  std::error_code stale;
+  fs::remove(state_dir / "engine.json", stale);  // left by an engine that was killed
 
   std::signal(SIGPIPE, SIG_IGN);  // a client or process that went away is an error code
   Store store(state_dir);
@@ -236,8 +239,95 @@ int serve(const ServeOptions& options) {
 
 namespace spritescript::engine {
 
+namespace {
+
+constexpr std::uintmax_t kLogRotateBytes = std::uintmax_t{8} * 1024 * 1024;
+
+// Starts `spritescript serve --state-dir DIR` detached from this process
+// (own session, stdin /dev/null, output appended to <state>/engine.log).
+void start_engine_in_background(const fs::path& state_dir) {
+  fs::create_directories(state_dir);
+  const fs::path log = state_dir / "engine.log";
+  std::error_code ec;
+  if (fs::file_size(log, ec) > kLogRotateBytes && !ec)
+    fs::rename(log, state_dir / "engine.log.1", ec);
+  pid_t pid = ::fork();
+  if (pid < 0) throw std::runtime_error("cannot start the local engine: fork failed");
+  if (pid > 0) {
+    // The intermediate child exits at once; the engine is re-parented, so
+    // this process never has to reap it.
+    ::waitpid(pid, nullptr, 0);
+    return;
+  }
+  ::setsid();
+  if (::fork() != 0) _exit(0);
+  int null = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+  int out = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+  if (null < 0 || out < 0) _exit(1);
+  ::dup2(null, 0);
+  ::dup2(out, 1);
+  ::dup2(out, 2);
+  std::string dir = state_dir.string();
+  const char* argv[] = {"spritescript", "serve", "--state-dir", dir.c_str(), nullptr};
+  ::execv("/proc/self/exe", const_cast<char* const*>(argv));
+  _exit(127);
+}
+
+std::string read_token(const fs::path& state_dir) {
+  std::ifstream in(state_dir / "token");
+  std::string token;
+  std::getline(in, token);
+  return token;
+}
+
+}  // namespace
+
+LocalEngine ensure_local_engine(const std::string& state_dir_option) {
+  fs::path state_dir = state_dir_option.empty() ? default_state_dir() : fs::path(state_dir_option);
+  bool started = false;
+  // Two clients may race here: both start an engine, the state dir's lock
+  // lets one serve, the other exits at once, and both find the winner.
+  for (int i = 0; i < 500; ++i) {
+    auto engine = fs::is_directory(state_dir) ? running_engine(state_dir) : std::nullopt;
+    if (engine && !engine->url.empty() && engine->pid > 0 &&
+        ::kill(static_cast<pid_t>(engine->pid), 0) == 0) {
+      return {engine->url, read_token(state_dir), engine->pid, state_dir.string(), started};
+    }
+    if (!engine && !started) {
+      start_engine_in_background(state_dir);
+      started = true;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  throw std::runtime_error("the local engine did not start within 10 s; see " +
+                           (state_dir / "engine.log").string());
+}
+
 int engine_command(const std::string& subcommand, const std::string& state_dir_option) {
   fs::path state_dir = state_dir_option.empty() ? default_state_dir() : fs::path(state_dir_option);
+  if (subcommand == "start") {
+    try {
+      LocalEngine engine = ensure_local_engine(state_dir.string());
+      std::printf("%s at %s (pid %ld, state dir %s)\n", engine.started ? "started" : "running",
+                  engine.url.c_str(), engine.pid, engine.state_dir.c_str());
+      return 0;
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "spritescript engine start: %s\n", e.what());
+      return 1;
+    }
+  }
+  if (subcommand == "logs") {
+    std::ifstream in(state_dir / "engine.log");
+    if (!in) {
+      std::fprintf(stderr,
+                   "spritescript engine logs: no log in %s (only an engine started in the "
+                   "background writes one)\n",
+                   state_dir.c_str());
+      return 1;
+    }
+    std::cout << in.rdbuf();
+    return 0;
+  }
   auto engine = fs::is_directory(state_dir) ? running_engine(state_dir) : std::nullopt;
   if (subcommand == "status") {
     if (!engine) {

@@ -19,7 +19,22 @@ struct ServeOptions {
 // Also refuses (exit 1) when another engine already serves the state dir.
 int serve(const ServeOptions& options);
 
-// `spritescript engine status|stop [--state-dir DIR]`: status exits 0 when
+// The local engine serving a state dir, as a client needs it.
+struct LocalEngine {
+  std::string url;  // http://127.0.0.1:PORT
+  std::string token;
+  long pid = 0;
+  std::string state_dir;
+  bool started = false;  // this call started it
+};
+
+// Finds the engine serving `state_dir` (empty: the default), or starts one in
+// the background (`spritescript serve`, output in <state>/engine.log) and
+// waits until it listens. Safe when several clients race. Throws
+// std::runtime_error when it cannot.
+LocalEngine ensure_local_engine(const std::string& state_dir);
+
+// `spritescript engine start|status|stop|logs [--state-dir DIR]`: status exits 0 when
 // an engine serves the state dir, 3 when none does; stop sends it SIGTERM
 // and waits until it has let go of the state dir.
 int engine_command(const std::string& subcommand, const std::string& state_dir);

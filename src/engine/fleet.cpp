@@ -109,6 +109,7 @@ void Fleet::update_idle(const std::string& name) {
     if (!rt.frozen) {
       rt.machine->freeze();
       rt.frozen = true;
+      notify(name);
       update_idle(name);
     } else {
       stop(name);
@@ -129,6 +130,7 @@ asio::awaitable<std::shared_ptr<Machine>> Fleet::wake(const std::string& name) {
     if (rt.frozen) {
       rt.machine->thaw();
       rt.frozen = false;
+      notify(name);
     }
     update_idle(name);
     co_return rt.machine;
@@ -146,10 +148,12 @@ asio::awaitable<std::shared_ptr<Machine>> Fleet::wake(const std::string& name) {
     if (it == runtimes_.end()) return;
     it->second->machine.reset();
     it->second->frozen = false;
+    notify(name);
   };
   rt.machine = machine;
   rt.frozen = false;
   rt.last_running_at = proto::format_rfc3339(std::chrono::system_clock::now());
+  notify(name);
   update_idle(name);
   co_return machine;
 }
@@ -160,7 +164,25 @@ void Fleet::stop(const std::string& name) {
   Runtime& rt = *it->second;
   rt.idle_timer.cancel();
   rt.frozen = false;
-  if (auto machine = std::move(rt.machine)) machine->stop();
+  if (auto machine = std::move(rt.machine)) {
+    machine->on_down = nullptr;
+    machine->stop();
+    notify(name);
+  }
+}
+
+std::uint64_t Fleet::observe(StatusObserver observer) {
+  observers_[next_observer_] = std::move(observer);
+  return next_observer_++;
+}
+
+void Fleet::unobserve(std::uint64_t id) {
+  observers_.erase(id);
+}
+
+void Fleet::notify(const std::string& name) {
+  auto observers = observers_;  // an observer may unobserve itself
+  for (const auto& [id, observer] : observers) observer(name);
 }
 
 void Fleet::forget(const std::string& name) {

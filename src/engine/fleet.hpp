@@ -17,6 +17,7 @@
 #include <chrono>
 #include <deque>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -78,6 +79,13 @@ class Fleet {
   // Did session `id` exist and end lately? (The kill endpoint answers 410.)
   bool recently_finished(const std::string& name, int id) const;
 
+  // Called with the sprite's name after each status change (list watch).
+  using StatusObserver = std::function<void(const std::string& name)>;
+  std::uint64_t observe(StatusObserver observer);
+  void unobserve(std::uint64_t id);
+  // Tells the observers (also for a created or deleted sprite).
+  void notify(const std::string& name);
+
  private:
   struct Runtime;
   std::shared_ptr<Runtime> runtime(const std::string& name);
@@ -88,6 +96,8 @@ class Fleet {
   Store& store_;
   Options options_;
   std::map<std::string, std::shared_ptr<Runtime>> runtimes_;
+  std::map<std::uint64_t, StatusObserver> observers_;
+  std::uint64_t next_observer_ = 1;
 };
 
 }  // namespace spritescript::engine

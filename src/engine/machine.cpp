@@ -21,7 +21,6 @@
 
 #include "engine/agent_protocol.hpp"
 
-
 namespace asio = boost::asio;
 namespace json = boost::json;
 namespace protocol = spritescript::engine::agent_protocol;

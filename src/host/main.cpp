@@ -27,8 +27,8 @@ usage:
   spritescript serve [--listen HOST:PORT] [--state-dir DIR] [--token TOKEN]
                    [--idle-timeout 30s] [--cold-timeout 10m] [--sandbox=none]
                                     run the local engine (docs/engine.md)
-  spritescript engine status|stop [--state-dir DIR]
-                                    is an engine serving DIR? stop it
+  spritescript engine start|status|stop|logs [--state-dir DIR]
+                                    the local engine in the background
   spritescript version              print the version
   spritescript help                 show this help
 
@@ -105,8 +105,9 @@ int agent_main(const std::vector<std::string>& args) {
 }
 
 int engine_main(const std::vector<std::string>& args) {
-  if (args.empty() || (args[0] != "status" && args[0] != "stop")) {
-    return usage_error("engine needs 'status' or 'stop'");
+  if (args.empty() ||
+      (args[0] != "start" && args[0] != "status" && args[0] != "stop" && args[0] != "logs")) {
+    return usage_error("engine needs 'start', 'status', 'stop' or 'logs'");
   }
   std::string state_dir;
   for (size_t i = 1; i < args.size(); ++i) {
