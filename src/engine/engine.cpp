@@ -282,7 +282,7 @@ std::string read_token(const fs::path& state_dir) {
 
 }  // namespace
 
-LocalEngine ensure_local_engine(const std::string& state_dir_option) {
+LocalEngine ensure_local_engine(const std::string& state_dir_option, bool notice) {
   fs::path state_dir = state_dir_option.empty() ? default_state_dir() : fs::path(state_dir_option);
   bool started = false;
   // Two clients may race here: both start an engine, the state dir's lock
@@ -291,6 +291,12 @@ LocalEngine ensure_local_engine(const std::string& state_dir_option) {
     auto engine = fs::is_directory(state_dir) ? running_engine(state_dir) : std::nullopt;
     if (engine && !engine->url.empty() && engine->pid > 0 &&
         ::kill(static_cast<pid_t>(engine->pid), 0) == 0) {
+      if (notice) {
+        std::fprintf(stderr,
+                     "spritescript: no Sprites token set; using the local engine at %s (state "
+                     "dir %s)\n",
+                     engine->url.c_str(), state_dir.c_str());
+      }
       return {engine->url, read_token(state_dir), engine->pid, state_dir.string(), started};
     }
     if (!engine && !started) {
@@ -307,7 +313,7 @@ int engine_command(const std::string& subcommand, const std::string& state_dir_o
   fs::path state_dir = state_dir_option.empty() ? default_state_dir() : fs::path(state_dir_option);
   if (subcommand == "start") {
     try {
-      LocalEngine engine = ensure_local_engine(state_dir.string());
+      LocalEngine engine = ensure_local_engine(state_dir.string(), false);
       std::printf("%s at %s (pid %ld, state dir %s)\n", engine.started ? "started" : "running",
                   engine.url.c_str(), engine.pid, engine.state_dir.c_str());
       return 0;

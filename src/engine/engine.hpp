@@ -30,9 +30,10 @@ struct LocalEngine {
 
 // Finds the engine serving `state_dir` (empty: the default), or starts one in
 // the background (`spritescript serve`, output in <state>/engine.log) and
-// waits until it listens. Safe when several clients race. Throws
+// waits until it listens. Safe when several clients race. With `notice`,
+// says on stderr, in one line, that the local engine is in use. Throws
 // std::runtime_error when it cannot.
-LocalEngine ensure_local_engine(const std::string& state_dir);
+LocalEngine ensure_local_engine(const std::string& state_dir, bool notice = true);
 
 // `spritescript engine start|status|stop|logs [--state-dir DIR]`: status exits 0 when
 // an engine serves the state dir, 3 when none does; stop sends it SIGTERM
