@@ -4,6 +4,7 @@
 #include <chrono>
 
 #include "proto/api_error.hpp"
+#include "proto/signals.hpp"
 #include "proto/values.hpp"
 
 using namespace std::chrono_literals;
@@ -124,4 +125,24 @@ TEST_CASE("HTTP statuses map to the error kinds of docs/errors.md", "[proto]") {
   CHECK(proto::kind_for_status(422) == "usage");
   CHECK(proto::kind_for_status(429) == "rate_limited");
   CHECK(proto::kind_for_status(500) == "api");
+}
+
+TEST_CASE("signal names are read with or without SIG, in any case, or as numbers", "[proto]") {
+  using spritescript::proto::parse_signal;
+  using spritescript::proto::signal_name;
+  CHECK(parse_signal("TERM") == 15);
+  CHECK(parse_signal("SIGTERM") == 15);
+  CHECK(parse_signal("sigterm") == 15);
+  CHECK(parse_signal("kill") == 9);
+  CHECK(parse_signal("9") == 9);
+  CHECK(parse_signal("WINCH") == 28);
+  CHECK_FALSE(parse_signal("").has_value());
+  CHECK_FALSE(parse_signal("SIG").has_value());
+  CHECK_FALSE(parse_signal("NOPE").has_value());
+  CHECK_FALSE(parse_signal("0").has_value());
+  CHECK_FALSE(parse_signal("65").has_value());
+  CHECK_FALSE(parse_signal("9x").has_value());
+  CHECK(signal_name(15) == "SIGTERM");
+  CHECK(signal_name(2) == "SIGINT");
+  CHECK(signal_name(40) == "SIG40");
 }
