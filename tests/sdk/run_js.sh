@@ -20,7 +20,8 @@ state=$(mktemp -d "${TMPDIR:-/tmp}/spritescript-sdk.XXXXXX")
 out="$state/serve.out"
 "$bin" serve --state-dir "$state/engine" --token sdk-test-token >"$out" 2>&1 &
 engine=$!
-trap 'kill $engine 2>/dev/null; wait $engine 2>/dev/null; rm -rf "$state"' EXIT
+# (set -e applies in the trap too: nothing in it may fail before the rm.)
+trap 'kill $engine 2>/dev/null || true; wait $engine 2>/dev/null || true; rm -rf "$state"' EXIT
 for _ in $(seq 100); do
   grep -q "listening on" "$out" && break
   sleep 0.05
@@ -28,5 +29,25 @@ done
 url=$(grep -o 'http://127.0.0.1:[0-9]*' "$out" | head -1)
 [ -n "$url" ] || { echo "run_js.sh: the engine did not start:" >&2; cat "$out" >&2; exit 1; }
 
+# The SDK needs a global WebSocket: Node 22 and later have one; Node 20 only
+# with --experimental-websocket (the SDK declares node >= 24 but runs on 20).
+node_flags=()
+if ! node -e 'process.exit(typeof WebSocket === "function" ? 0 : 1)' 2>/dev/null; then
+  node_flags+=(--experimental-websocket)
+fi
+
 cd "$work"
-SPRITES_API_URL=$url SPRITES_TOKEN=sdk-test-token node --test ./*.test.mjs
+status=0
+SPRITES_API_URL=$url SPRITES_TOKEN=sdk-test-token node "${node_flags[@]}" --test ./*.test.mjs || status=$?
+
+# SIGTERM stops a healthy engine with exit 0; anything else means it failed
+# (crashed) during the tests, which explains the tests that failed after it.
+kill $engine 2>/dev/null || true
+engine_status=0
+wait $engine 2>/dev/null || engine_status=$?
+if [ $engine_status -ne 0 ]; then
+  echo "run_js.sh: the engine failed (exit status $engine_status) during the tests; its output:" >&2
+  cat "$out" >&2
+  status=1
+fi
+exit $status
