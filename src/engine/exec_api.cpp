@@ -218,6 +218,17 @@ class HttpSubscriber final : public Subscriber {
   std::string frame_;
 };
 
+// (Coroutines started with co_spawn are plain functions taking their state
+// as parameters: lambda captures are not safe across GCC 12's coroutines.)
+asio::awaitable<void> keep_alive(std::shared_ptr<WebSocketSubscriber> subscriber) {
+  co_await subscriber->keepalive();
+}
+
+asio::awaitable<void> feed_stdin(std::shared_ptr<Session> session, std::string body) {
+  co_await session->write_stdin(body);
+  session->close_stdin();
+}
+
 // Relays what the client sends to the session until the socket closes.
 asio::awaitable<void> read_client(WebSocket& ws, Session& session, bool tty) {
   while (auto message = co_await ws.read()) {
@@ -346,10 +357,7 @@ asio::awaitable<void> ExecApi::start_websocket(HttpExchange& exchange, const pro
   auto subscriber = std::make_shared<WebSocketSubscriber>(ws, request.spec.tty);
   if (co_await ws->write(false, session_info(*session, true))) {
     co_await session->attach(subscriber);
-    asio::co_spawn(
-        co_await asio::this_coro::executor,
-        [subscriber]() -> asio::awaitable<void> { co_await subscriber->keepalive(); },
-        asio::detached);
+    asio::co_spawn(co_await asio::this_coro::executor, keep_alive(subscriber), asio::detached);
     co_await read_client(*ws, *session, request.spec.tty);
   } else {
     session->start();
@@ -386,10 +394,7 @@ asio::awaitable<void> ExecApi::attach_websocket(HttpExchange& exchange, const st
   if (!co_await session->attach(subscriber)) {
     co_await ws->close(1000);  // it ended between the lookup and now
   } else {
-    asio::co_spawn(
-        co_await asio::this_coro::executor,
-        [subscriber]() -> asio::awaitable<void> { co_await subscriber->keepalive(); },
-        asio::detached);
+    asio::co_spawn(co_await asio::this_coro::executor, keep_alive(subscriber), asio::detached);
   }
   co_await read_client(*ws, *session, tty);
   session->detach(subscriber);
@@ -438,13 +443,8 @@ asio::awaitable<void> ExecApi::http_exec(HttpExchange& exchange, const proto::Ta
   if (body.empty()) {
     session->close_stdin();
   } else {
-    asio::co_spawn(
-        co_await asio::this_coro::executor,
-        [session, body = std::move(body)]() -> asio::awaitable<void> {
-          co_await session->write_stdin(body);
-          session->close_stdin();
-        },
-        asio::detached);
+    asio::co_spawn(co_await asio::this_coro::executor, feed_stdin(session, std::move(body)),
+                   asio::detached);
   }
   if (!co_await exchange.start_stream(200, "application/octet-stream")) {
     session->start();

@@ -190,6 +190,13 @@ asio::awaitable<void> Session::finish(int code) {
       if (stderr_) stderr_->cancel(ignored);
     }
   }
+  // Off the session list first: once a client hears the exit, listing the
+  // sprite's sessions must not show this one.
+  if (on_finished) {
+    auto finished = std::move(on_finished);
+    on_finished = nullptr;
+    finished(code);
+  }
   {
     co_await delivery_.lock();
     Unlock unlock{delivery_};
@@ -204,11 +211,6 @@ asio::awaitable<void> Session::finish(int code) {
     if (auto timer = waiter.lock()) timer->cancel();
   }
   exit_waiters_.clear();
-  if (on_finished) {
-    auto finished = std::move(on_finished);
-    on_finished = nullptr;
-    finished(code);
-  }
 }
 
 asio::awaitable<void> Session::write_stdin(std::string_view data) {
