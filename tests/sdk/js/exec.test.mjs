@@ -466,12 +466,8 @@ test('sessions: a running exec is listed while it runs', async () => {
   });
 });
 
-// ENGINE BUG (found by this test, left in place): a non-TTY session stays in
-// GET /v1/sprites/{name}/exec for a few milliseconds after the engine has
-// sent its exit frame (0x03), until the client's close handshake is done:
-// Session::finish only runs on_finished (which unlists the session) after
-// every subscriber's exited() returned. Spec §3.8: listed while the process
-// is alive. So a list right after an exec returned still shows it.
+// Spec §3.8: a session is listed while its process is alive; once a client
+// has heard the exit, the list must not show it (an engine bug found here).
 test('sessions: an exec is not listed once its exit has been reported', async () => {
   await withSprite('unlisted', async (sprite) => {
     for (let i = 0; i < 5; i++) {
@@ -547,12 +543,7 @@ test('execFileHTTP: stdout, stderr and the exit code', async () => {
   });
 });
 
-// ENGINE BUG (found by this test, left in place): an HTTP exec whose request
-// has a non-empty body aborts the whole engine (glibc "munmap_chunk(): invalid
-// pointer" / "free(): invalid pointer" in the stdin-writer coroutine that
-// ExecApi::http_exec co_spawns). The request gets no response ("other side
-// closed"), and every later request fails. Kept last in this file so the
-// tests above still say something while the bug exists.
+// The body is the command's stdin (an engine crash found here once).
 test('execFileHTTP: the request body is stdin', async () => {
   await withSprite('httpin', async (sprite) => {
     const echoed = await sprite.execFileHTTP('sh', ['-c', 'cat; sleep 0.4'], { input: 'hello body\n' });
