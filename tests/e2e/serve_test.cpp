@@ -1,6 +1,6 @@
 // `spritescript serve`: the local engine over real HTTP on loopback, driven
-// with curl (the Sprites client joins with its own issue). Each test starts
-// an engine on a random port with a temporary state dir.
+// with the tests' own HTTP client (ws_client.hpp). Each test starts an engine
+// on a random port with a temporary state dir (engine.hpp).
 #include <catch2/catch.hpp>
 
 #include <signal.h>
@@ -10,71 +10,15 @@
 #include <fstream>
 #include <string>
 
+#include "engine.hpp"
 #include "process.hpp"
 
 namespace {
 
 using Catch::Matchers::Contains;
-
-// The URL from the engine's "listening on http://HOST:PORT (state dir ...)".
-std::string listening_url(const std::string& out) {
-  auto start = out.find("http://");
-  return out.substr(start, out.find(' ', start) - start);
-}
-
-std::string port_of(const std::string& url) {
-  return url.substr(url.rfind(':') + 1);
-}
-
-class Engine {
- public:
-  explicit Engine(const e2e::TempDir& state, std::vector<std::string> extra = {})
-      : child_(command(state, std::move(extra))) {
-    REQUIRE(child_.wait_for_stdout("listening on http://127.0.0.1:"));
-    REQUIRE(child_.wait_for_stdout(" (state dir"));
-    port_ = std::stoi(port_of(listening_url(child_.out())));
-  }
-
-  // curl METHOD PATH [BODY]: returns "STATUS BODY".
-  std::string call(const std::string& method, const std::string& path, const std::string& body = "",
-                   const std::string& token = "test-token") {
-    std::vector<std::string> argv = {"/usr/bin/curl",
-                                     "-s",
-                                     "-X",
-                                     method,
-                                     "-w",
-                                     " %{http_code}",
-                                     "-H",
-                                     "Authorization: Bearer " + token,
-                                     "http://127.0.0.1:" + std::to_string(port_) + path};
-    if (!body.empty()) {
-      argv.insert(argv.end(), {"-H", "Content-Type: application/json", "--data-raw", body});
-    }
-    e2e::Command command;
-    command.argv = std::move(argv);
-    e2e::Result r = e2e::run(command);
-    REQUIRE(r.exited);
-    REQUIRE(r.exit_code == 0);
-    auto space = r.out.rfind(' ');
-    return r.out.substr(space + 1) + " " + r.out.substr(0, space);
-  }
-
-  e2e::Result stop(int sig = SIGTERM) {
-    child_.send_signal(sig);
-    return child_.wait();
-  }
-
- private:
-  static e2e::Command command(const e2e::TempDir& state, std::vector<std::string> extra) {
-    std::vector<std::string> args = {"serve", "--state-dir", state.path().string(), "--token",
-                                     "test-token"};
-    args.insert(args.end(), extra.begin(), extra.end());
-    return e2e::spritescript(args);
-  }
-
-  e2e::Child child_;
-  int port_ = 0;
-};
+using e2e::Engine;
+using e2e::listening_url;
+using e2e::port_of;
 
 }  // namespace
 
@@ -154,7 +98,7 @@ TEST_CASE("a port already in use is one clear line and exit 1", "[serve]") {
   CHECK(first.wait().exit_code == 0);
 }
 
-TEST_CASE("one engine per state dir; engine status and stop find it", "[serve]") {
+TEST_CASE("one engine per state dir and engine status and stop find it", "[serve]") {
   e2e::TempDir state;
   const std::string dir = state.path().string();
   e2e::Result before = e2e::run(e2e::spritescript({"engine", "status", "--state-dir", dir}));
