@@ -18,7 +18,9 @@ fi
 
 state=$(mktemp -d "${TMPDIR:-/tmp}/spritescript-sdk.XXXXXX")
 out="$state/serve.out"
-"$bin" serve --state-dir "$state/engine" --token sdk-test-token >"$out" 2>&1 &
+# Short idle timeouts: lifecycle.test.mjs watches running -> warm -> cold.
+"$bin" serve --state-dir "$state/engine" --token sdk-test-token --idle-timeout 1s --cold-timeout 1s \
+  >"$out" 2>&1 &
 engine=$!
 # (set -e applies in the trap too: nothing in it may fail before the rm.)
 trap 'kill $engine 2>/dev/null || true; wait $engine 2>/dev/null || true; rm -rf "$state"' EXIT
