@@ -36,6 +36,10 @@ struct Unlock {
   ~Unlock() { mutex.unlock(); }
 };
 
+asio::awaitable<void> tell_exit(std::shared_ptr<Subscriber> subscriber, int code) {
+  co_await subscriber->exited(code);
+}
+
 }  // namespace
 
 Session::Session(const asio::any_io_executor& ex, std::shared_ptr<Machine> machine, Spawned spawned,
@@ -203,7 +207,11 @@ asio::awaitable<void> Session::finish(int code) {
     exit_code_ = code;
     auto subscribers = std::move(subscribers_);
     subscribers_.clear();
-    for (const auto& subscriber : subscribers) co_await subscriber->exited(code);
+    // Each client hears the exit on its own: one that stopped reading (or is
+    // slow to acknowledge the close) must not delay the others.
+    for (auto& subscriber : subscribers) {
+      asio::co_spawn(executor_, tell_exit(std::move(subscriber), code), asio::detached);
+    }
   }
   disconnect_timer_.cancel();
   close_stdin();

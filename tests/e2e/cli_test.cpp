@@ -189,7 +189,7 @@ TEST_CASE("a path ending in .lua runs like run FILE", "[cli][args]") {
   CHECK(r.out_lines() == std::vector<std::string>{"n\t1", "dots\ta", "arg\targs.lua\ta\tnil\t1"});
 }
 
-TEST_CASE("-e CODE ARGS passes the arguments in ...", "[cli][args]") {
+TEST_CASE("spritescript -e CODE ARGS passes the arguments in ...", "[cli][args]") {
   const Result r = run_spritescript({"-e", "print(select('#', ...), ...)", "x", "y"});
   INFO(r.describe());
   CHECK(r.exit_code == 0);

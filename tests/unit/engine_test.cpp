@@ -57,7 +57,7 @@ TEST_CASE("every endpoint refuses a missing or wrong token with 401", "[engine]"
   }
 }
 
-TEST_CASE("create answers 201 with the sprite; duplicates and bad names are refused", "[engine]") {
+TEST_CASE("create answers 201 with the sprite, and refuses duplicates and bad names", "[engine]") {
   Engine e;
   auto r = e.call("POST", "/v1/sprites",
                   R"({"name":"ci-7","labels":["ci"],"url_settings":{"auth":"public"}})");
@@ -131,7 +131,7 @@ TEST_CASE("list filters by prefix and pages with a continuation token", "[engine
   CHECK(e.call("GET", "/v1/sprites?max_results=many").status == 400);
 }
 
-TEST_CASE("sprites survive a restart; deletes are final", "[engine]") {
+TEST_CASE("sprites survive a restart and deletes are final", "[engine]") {
   TempState state;
   {
     Store store(state.dir);
