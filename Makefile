@@ -32,6 +32,7 @@ install: build
 bench: build
 	@tools/install-deps.sh bench
 	bench/run.sh $(BUILD)/spritescript
+	bench/engine.sh $(BUILD)/spritescript
 
 format:
 	clang-format -i $$(git ls-files 'src/*.cpp' 'src/*.hpp' 'tests/*.cpp')

@@ -134,14 +134,14 @@ function wsExec(base, name, argv) {
 // parsed in place (unmasked; one message per frame, the engine does not
 // fragment). After the exit frame it sends a masked close and waits for the
 // server to close.
-function rawWsExec(base, name, argv) {
+function rawWsExec(base, name, argv, collect = null) {
   return new Promise((resolve, reject) => {
     const t0 = now();
     const key = crypto.randomBytes(16).toString('base64');
     const sock = net.connect(Number(base.port), base.hostname);
     sock.setNoDelay(true);
     let head = Buffer.alloc(0), upgraded = false;
-    let exit = NaN, code = -1, stdout = 0, frames = 0, bad = '';
+    let exit = NaN, open = NaN, code = -1, stdout = 0, frames = 0, bad = '';
     // frame parser state
     const hdr = Buffer.alloc(14);
     let hdrHave = 0, hdrNeed = 2, inPayload = false, remaining = 0, pos = 0, opcode = 0, id = -1;
@@ -190,6 +190,7 @@ function rawWsExec(base, name, argv) {
             id = buf[off];
             if (id === 1) stdout += remaining - 1;
           }
+          if (collect && id === 1) collect.push(Buffer.from(buf.subarray(off + (pos === 0 ? 1 : 0), off + n)));
           if (id === 3 && pos <= 1 && pos + n > 1) code = buf[off + 1 - pos];
         }
         pos += n;
@@ -216,6 +217,7 @@ function rawWsExec(base, name, argv) {
       const status = head.subarray(0, head.indexOf('\r\n')).toString();
       if (!/^HTTP\/1\.1 101/.test(status)) return fail(`upgrade refused: ${head.subarray(0, end)}`);
       upgraded = true;
+      open = now() - t0;
       const rest = head.subarray(end + 4);
       head = null;
       if (rest.length) parse(rest);
@@ -223,7 +225,7 @@ function rawWsExec(base, name, argv) {
     sock.on('error', (e) => { if (!bad) bad = e.message; });
     sock.on('close', () => {
       if (bad || Number.isNaN(exit)) reject(new Error(`raw WebSocket exec ${argv.join(' ')}: ${bad || 'closed before the exit frame'}`));
-      else resolve({ exit, closed: now() - t0, code, stdout, frames });
+      else resolve({ exit, open, closed: now() - t0, code, stdout, frames });
     });
   });
 }
@@ -356,13 +358,21 @@ function spawnSyncTrue(n) {
   return out;
 }
 // n runs of /bin/true from one bash, each timed with $EPOCHREALTIME (µs).
+const BASH_TRUE =
+  'n=$1; out=(); for ((i = 0; i < n; i++)); do t0=${EPOCHREALTIME//[!0-9]/}; /bin/true; ' +
+  't1=${EPOCHREALTIME//[!0-9]/}; out+=($((t1 - t0))); done; echo "${out[@]}"';
+const parseMicros = (text) => text.trim().split(/\s+/).map((us) => Number(us) / 1000);
 function bashTrue(n) {
-  const script =
-    'n=$1; out=(); for ((i = 0; i < n; i++)); do t0=${EPOCHREALTIME//[!0-9]/}; /bin/true; ' +
-    't1=${EPOCHREALTIME//[!0-9]/}; out+=($((t1 - t0))); done; echo "${out[@]}"';
-  const r = spawnSync('bash', ['-c', script, 'bash', String(n)], { encoding: 'utf8' });
+  const r = spawnSync('bash', ['-c', BASH_TRUE, 'bash', String(n)], { encoding: 'utf8' });
   if (r.status !== 0) throw new Error(`bash loop failed: ${r.stderr}`);
-  return r.stdout.trim().split(/\s+/).map((us) => Number(us) / 1000);
+  return parseMicros(r.stdout);
+}
+// The same loop inside a sprite (one exec; its stdout carries the times).
+async function bashTrueInSprite(base, name, n) {
+  const out = [];
+  const r = await rawWsExec(base, name, ['bash', '-c', BASH_TRUE, 'bash', String(n)], out);
+  if (r.code !== 0) throw new Error(`bash loop in the sprite exited ${r.code}`);
+  return parseMicros(Buffer.concat(out).toString());
 }
 // `head -c N /dev/zero | cat > /dev/null`, timed inside bash (ms).
 function bashPipe(bytes) {
@@ -396,7 +406,7 @@ function section(title) {
 function printTable() {
   const w = Math.max(...rows.filter((r) => r.metric).map((r) => r.metric.length)) + 2;
   const line = (m, a, b, c, d, e, f) =>
-    `  ${m.padEnd(w)}${a.padStart(9)}${b.padStart(9)}${c.padStart(9)}${d.padStart(9)}  ${e.padEnd(17)}${f}`.trimEnd();
+    `  ${m.padEnd(w)}${a.padStart(9)}${b.padStart(9)}${c.padStart(9)}${d.padStart(9)}  ${e.padEnd(22)}${f}`.trimEnd();
   console.log(line('metric', 'median', 'p90', 'min', 'max', 'vs floor', 'target'));
   for (const r of rows) {
     if (r.title) {
@@ -478,17 +488,18 @@ async function benchWake() {
       wake.push(r.exit);
       after.push((await exec(wakeUrl, name, ['true'])).exit);
     }
-    results[from] = { wake: stats(wake), after: stats(after), misses };
+    results[from] = { wake: stats(wake), after: stats(after), afterSamples: after, misses };
   }
   await deleteSprite(wakeUrl, name);
-  const runningMedian = results.cold.after.median;
+  const runningMedian = stats([...results.cold.afterSamples, ...results.warm.afterSamples]).median;
   section(`2. wake (${WAKE_RUNS} runs each; engine with --idle-timeout 300ms --cold-timeout 300ms; exec of true to its exit frame)`);
   for (const from of ['cold', 'warm']) {
     const r = results[from];
     row(`exec on a ${from} sprite`, r.wake, 'ms', `${ratio(r.wake.median, runningMedian)} running`, `< 100 ms: ${verdict(r.wake.median < 100)}`);
     if (r.misses) notes.push(`wake from ${from}: ${r.misses} of ${WAKE_RUNS} runs found the sprite in another state than intended`);
   }
-  row('exec on the running sprite right after', results.cold.after, 'ms', '', 'reference');
+  row('next exec (running), after a cold wake', results.cold.after, 'ms', '', 'reference');
+  row('next exec (running), after a warm wake', results.warm.after, 'ms', '', 'reference');
 }
 
 // ---- 3. exec round trip --------------------------------------------------------
@@ -503,7 +514,8 @@ async function benchRoundTrip() {
   for (let i = 0; i < 20; i++) for (const [, f] of contenders) await f();
   spawnSyncTrue(20);
   bashTrue(20);
-  const samples = { ws: [], wsClosed: [], rawws: [], http: [], get: [], spawnSync: [], bash: [] };
+  await bashTrueInSprite(url, name, 20);
+  const samples = { ws: [], wsClosed: [], rawws: [], rawwsOpen: [], http: [], get: [], spawnSync: [], bash: [], sprite: [] };
   // Rounds: every contender runs a block in turn, so a slow moment of the
   // machine hits them all alike.
   const rounds = 4;
@@ -516,6 +528,7 @@ async function benchRoundTrip() {
         if (r.code !== 0) throw new Error(`${key}: true exited ${r.code}`);
         samples[key].push(r.exit);
         if (key === 'ws') samples.wsClosed.push(r.closed);
+        if (key === 'rawws') samples.rawwsOpen.push(r.open);
       }
     }
     for (let i = 0; i < per; i++) {
@@ -525,24 +538,29 @@ async function benchRoundTrip() {
     }
     samples.spawnSync.push(...spawnSyncTrue(per));
     samples.bash.push(...bashTrue(per));
+    samples.sprite.push(...(await bashTrueInSprite(url, name, per)));
   }
   await deleteSprite(url, name);
   const floor = stats(samples.spawnSync).median;
+  const bashFloor = stats(samples.bash).median;
+  const vs = (s) => `${ratio(s.median, bashFloor)} bash, ${ratio(s.median, floor)} sS`;
   const n = rounds * per;
   section(`3. exec round trip of true (${n} sequential runs each, running sprite; floors: true on the host)`);
   const target = (s) => `< 5 ms: ${verdict(s.median < 5)}`;
   if (HAVE_WS) {
     const s = stats(samples.ws);
-    row("WebSocket exec (Node's WebSocket), to exit", s, 'ms', `${ratio(s.median, floor)} spawnSync`, target(s));
-    row('  the same, to the close event', stats(samples.wsClosed), 'ms', `${ratio(stats(samples.wsClosed).median, floor)} spawnSync`);
+    row("WebSocket exec (Node's WebSocket), to exit", s, 'ms', vs(s), target(s));
+    row('  the same, to the close event', stats(samples.wsClosed), 'ms', vs(stats(samples.wsClosed)));
   }
   const raw = stats(samples.rawws);
-  row('WebSocket exec (raw client), to exit', raw, 'ms', `${ratio(raw.median, floor)} spawnSync`, target(raw));
+  row('WebSocket exec (raw client), to exit', raw, 'ms', vs(raw), target(raw));
+  row('  the same, to the 101 (process spawned)', stats(samples.rawwsOpen), 'ms');
   const http = stats(samples.http);
-  row('HTTP exec (fetch, keep-alive), to end', http, 'ms', `${ratio(http.median, floor)} spawnSync`, target(http));
+  row('HTTP exec (fetch, keep-alive), to end', http, 'ms', vs(http), target(http));
   row('GET /v1/sprites/NAME (fetch, keep-alive)', stats(samples.get), 'ms', '', 'reference: REST');
-  row("floor: node spawnSync('true')", stats(samples.spawnSync), 'ms');
-  row('floor: /bin/true from a bash loop', stats(samples.bash), 'ms', `${ratio(stats(samples.bash).median, floor)} spawnSync`);
+  row("floor: node spawnSync('true') (sS)", stats(samples.spawnSync), 'ms');
+  row('floor: /bin/true from a bash loop (bash)', stats(samples.bash), 'ms', `${ratio(bashFloor, floor)} sS`);
+  row('  the same loop inside the sprite', stats(samples.sprite), 'ms', `${ratio(stats(samples.sprite).median, bashFloor)} bash`);
 }
 
 // ---- 4. stdout streaming throughput -------------------------------------------
