@@ -50,14 +50,8 @@ unsigned query_uint(const proto::Target& target, std::string_view key, unsigned 
   return n;
 }
 
-// What the query asks to run (spec §3.2). Throws RequestError-like responses
-// through the optional.
-struct ExecRequest {
-  SpawnSpec spec;
-  bool stdin_open = false;
-  std::chrono::milliseconds max_run_after_disconnect{0};
-};
-
+// Reads what the query asks to run (spec §3.2); an error response when it
+// is not acceptable.
 std::optional<HttpResponse> parse_exec(const proto::Target& target, ExecRequest& out) {
   SpawnSpec& spec = out.spec;
   spec.argv = target.params("cmd");
@@ -218,6 +212,10 @@ class HttpSubscriber final : public Subscriber {
   std::string frame_;
 };
 
+HttpResponse sandbox_error(const std::exception& e) {
+  return api_error(503, "sprite_unavailable", std::string("cannot run the sprite: ") + e.what());
+}
+
 // (Coroutines started with co_spawn are plain functions taking their state
 // as parameters: lambda captures are not safe across GCC 12's coroutines.)
 asio::awaitable<void> keep_alive(std::shared_ptr<WebSocketSubscriber> subscriber) {
@@ -272,10 +270,6 @@ asio::awaitable<void> read_client(WebSocket& ws, Session& session, bool tty) {
   }
 }
 
-HttpResponse sandbox_error(const std::exception& e) {
-  return api_error(503, "sprite_unavailable", std::string("cannot run the sprite: ") + e.what());
-}
-
 }  // namespace
 
 asio::awaitable<void> ExecApi::serve(HttpExchange& exchange, const proto::Target& target,
@@ -317,6 +311,26 @@ asio::awaitable<void> ExecApi::serve(HttpExchange& exchange, const proto::Target
   co_await exchange.respond(api_error(404, "not_found", "no such exec endpoint"));
 }
 
+asio::awaitable<std::shared_ptr<Session>> ExecApi::start_session(const std::string& name,
+                                                                 const ExecRequest& request) {
+  auto machine = co_await fleet_.wake(name);
+  auto spawned = co_await machine->spawn(request.spec);
+  Session::Info info;
+  info.argv = request.spec.argv;
+  if (info.argv.empty())
+    info.argv.push_back(request.spec.path.empty() ? "bash" : request.spec.path);
+  info.workdir = request.spec.dir.empty() ? "/home/sprite" : request.spec.dir;
+  info.tty = request.spec.tty;
+  info.rows = request.spec.rows;
+  info.cols = request.spec.cols;
+  info.max_run_after_disconnect = request.max_run_after_disconnect;
+  auto session = std::make_shared<Session>(co_await asio::this_coro::executor, machine,
+                                           std::move(spawned), std::move(info));
+  session->watch_exit();
+  fleet_.add_session(name, session);
+  co_return session;
+}
+
 asio::awaitable<void> ExecApi::start_websocket(HttpExchange& exchange, const proto::Target& target,
                                                const std::string& name) {
   ExecRequest request;
@@ -326,27 +340,17 @@ asio::awaitable<void> ExecApi::start_websocket(HttpExchange& exchange, const pro
   }
   auto hold = fleet_.hold(name);
   std::shared_ptr<Session> session;
-  std::optional<HttpResponse> failure;
+  std::string failure;
   try {
-    auto machine = co_await fleet_.wake(name);
-    auto spawned = co_await machine->spawn(request.spec);
-    Session::Info info{
-        request.spec.argv, request.spec.dir.empty() ? "/home/sprite" : request.spec.dir,
-        request.spec.tty,  request.spec.rows,
-        request.spec.cols, request.max_run_after_disconnect};
-    if (info.argv.empty())
-      info.argv.push_back(request.spec.path.empty() ? "bash" : request.spec.path);
-    session = std::make_shared<Session>(co_await asio::this_coro::executor, machine,
-                                        std::move(spawned), std::move(info));
+    session = co_await start_session(name, request);
   } catch (const std::exception& e) {
-    failure = sandbox_error(e);
+    failure = e.what();
   }
-  if (failure) {
-    co_await exchange.respond(std::move(*failure));
+  if (!session) {
+    co_await exchange.respond(
+        api_error(503, "sprite_unavailable", "cannot run the sprite: " + failure));
     co_return;
   }
-  session->watch_exit();
-  fleet_.add_session(name, session);
   if (!request.stdin_open && !request.spec.tty) session->close_stdin();
 
   auto ws = co_await exchange.accept_websocket(upgrade_headers());
@@ -414,29 +418,17 @@ asio::awaitable<void> ExecApi::http_exec(HttpExchange& exchange, const proto::Ta
   }
   auto hold = fleet_.hold(name);
   std::shared_ptr<Session> session;
-  std::optional<HttpResponse> failure;
+  std::string failure;
   try {
-    auto machine = co_await fleet_.wake(name);
-    auto spawned = co_await machine->spawn(request.spec);
-    Session::Info info{request.spec.argv,
-                       request.spec.dir.empty() ? "/home/sprite" : request.spec.dir,
-                       false,
-                       24,
-                       80,
-                       request.max_run_after_disconnect};
-    if (info.argv.empty())
-      info.argv.push_back(request.spec.path.empty() ? "bash" : request.spec.path);
-    session = std::make_shared<Session>(co_await asio::this_coro::executor, machine,
-                                        std::move(spawned), std::move(info));
+    session = co_await start_session(name, request);
   } catch (const std::exception& e) {
-    failure = sandbox_error(e);
+    failure = e.what();
   }
-  if (failure) {
-    co_await exchange.respond(std::move(*failure));
+  if (!session) {
+    co_await exchange.respond(
+        api_error(503, "sprite_unavailable", "cannot run the sprite: " + failure));
     co_return;
   }
-  session->watch_exit();
-  fleet_.add_session(name, session);
   // The body is the whole stdin; written alongside the output so a large
   // one cannot deadlock against a full stdout pipe.
   std::string body = exchange.request().body;

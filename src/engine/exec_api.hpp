@@ -5,14 +5,25 @@
 
 #include <boost/asio/awaitable.hpp>
 
+#include <chrono>
+#include <memory>
 #include <string>
 
 #include "engine/http_server.hpp"
+#include "engine/machine.hpp"
 #include "proto/http_target.hpp"
 
 namespace spritescript::engine {
 
 class Fleet;
+class Session;
+
+// What an exec request asks to run (spec §3.2).
+struct ExecRequest {
+  SpawnSpec spec;
+  bool stdin_open = false;
+  std::chrono::milliseconds max_run_after_disconnect{0};
+};
 
 class ExecApi {
  public:
@@ -23,6 +34,10 @@ class ExecApi {
                               const std::string& name);
 
  private:
+  // Wakes the sprite, spawns the command and registers its session. Throws
+  // std::runtime_error when the sandbox cannot run it.
+  asio::awaitable<std::shared_ptr<Session>> start_session(const std::string& name,
+                                                          const ExecRequest& request);
   asio::awaitable<void> start_websocket(HttpExchange& exchange, const proto::Target& target,
                                         const std::string& name);
   asio::awaitable<void> attach_websocket(HttpExchange& exchange, const std::string& name,
