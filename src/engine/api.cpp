@@ -134,19 +134,14 @@ bool Api::authorized(const HttpRequest& request) const {
   return same_secret(request.authorization, "Bearer " + token_);
 }
 
-// One NDJSON line of the list watch (spec §2.3.1).
-std::string Api::watch_line(const std::string& name) const {
+// The organization's counts, as list (top level and `org`) and the list
+// watch (`org`) report them (spec §2.3).
+json::object Api::org_json() const {
   int counts[3] = {0, 0, 0};
   for (const Sprite* s : store_.list("", "")) {
-    std::string status = fleet_->status(s->name);
+    std::string status = fleet_ ? fleet_->status(s->name) : s->status;
     counts[status == "running" ? 0 : status == "warm" ? 1 : 2]++;
   }
-  json::object line;
-  line["name"] = name;
-  line["status"] = store_.get(name) ? fleet_->status(name) : "deleted";
-  line["running_version"] = "local";
-  if (auto at = fleet_->last_running_at(name)) line["last_running_at"] = *at;
-  line["timestamp"] = now_rfc3339();
   json::object org;
   org["name"] = "local";
   org["running"] = counts[0];
@@ -154,7 +149,18 @@ std::string Api::watch_line(const std::string& name) const {
   org["cold"] = counts[2];
   org["running_limit"] = 1000;
   org["warm_limit"] = 1000;
-  line["org"] = std::move(org);
+  return org;
+}
+
+// One NDJSON line of the list watch (spec §2.3.1).
+std::string Api::watch_line(const std::string& name) const {
+  json::object line;
+  line["name"] = name;
+  line["status"] = store_.get(name) ? fleet_->status(name) : "deleted";
+  line["running_version"] = "local";
+  if (auto at = fleet_->last_running_at(name)) line["last_running_at"] = *at;
+  line["timestamp"] = now_rfc3339();
+  line["org"] = org_json();
   return json::serialize(line) + "\n";
 }
 
@@ -304,21 +310,15 @@ HttpResponse Api::handle(const HttpRequest& request) {
         }
         auto all = store_.list(prefix, target->param("continuation_token").value_or(""));
         json::array sprites;
-        int counts[3] = {0, 0, 0};
         for (std::size_t i = 0; i < all.size() && i < static_cast<std::size_t>(max); ++i) {
           sprites.push_back(sprite_json(*all[i], port_, fleet_));
-        }
-        for (const Sprite* s : store_.list("", "")) {
-          std::string status = fleet_ ? fleet_->status(s->name) : s->status;
-          counts[status == "running" ? 0 : status == "warm" ? 1 : 2]++;
         }
         json::object body;
         const bool more = all.size() > static_cast<std::size_t>(max);
         body["sprites"] = std::move(sprites);
         body["has_more"] = more;
         if (more) body["next_continuation_token"] = all[static_cast<std::size_t>(max) - 1]->name;
-        json::object org{{"name", "local"},   {"running", counts[0]},  {"warm", counts[1]},
-                         {"cold", counts[2]}, {"running_limit", 1000}, {"warm_limit", 1000}};
+        json::object org = org_json();
         for (const auto& [k, v] : org) body[k] = v;  // JS reads these at the top level
         body["org"] = std::move(org);                // Go reads them nested (§2.3)
         return json_response(200, body);

@@ -5,6 +5,8 @@
 // endpoints that stream or need a running sandbox (exec, restart, check).
 #pragma once
 
+#include <boost/json/object.hpp>
+
 #include <cstdint>
 #include <string>
 
@@ -31,6 +33,7 @@ class Api {
   bool authorized(const HttpRequest& request) const;
   asio::awaitable<void> watch(HttpExchange& exchange, const std::string& prefix);
   std::string watch_line(const std::string& name) const;
+  boost::json::object org_json() const;
 
   Store& store_;
   std::string token_;

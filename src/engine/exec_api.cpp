@@ -212,8 +212,8 @@ class HttpSubscriber final : public Subscriber {
   std::string frame_;
 };
 
-HttpResponse sandbox_error(const std::exception& e) {
-  return api_error(503, "sprite_unavailable", std::string("cannot run the sprite: ") + e.what());
+HttpResponse sandbox_error(const std::string& why) {
+  return api_error(503, "sprite_unavailable", "cannot run the sprite: " + why);
 }
 
 // (Coroutines started with co_spawn are plain functions taking their state
@@ -311,10 +311,35 @@ asio::awaitable<void> ExecApi::serve(HttpExchange& exchange, const proto::Target
   co_await exchange.respond(api_error(404, "not_found", "no such exec endpoint"));
 }
 
-asio::awaitable<std::shared_ptr<Session>> ExecApi::start_session(const std::string& name,
+asio::awaitable<std::shared_ptr<Machine>> ExecApi::wake(HttpExchange& exchange,
+                                                        const std::string& name) {
+  std::shared_ptr<Machine> machine;
+  std::string failure;
+  try {
+    machine = co_await fleet_.wake(name);
+  } catch (const std::exception& e) {
+    failure = e.what();  // (no co_await inside a handler)
+  }
+  if (!machine) co_await exchange.respond(sandbox_error(failure));
+  co_return machine;
+}
+
+asio::awaitable<std::shared_ptr<Session>> ExecApi::start_session(HttpExchange& exchange,
+                                                                 const std::string& name,
                                                                  const ExecRequest& request) {
-  auto machine = co_await fleet_.wake(name);
-  auto spawned = co_await machine->spawn(request.spec);
+  auto machine = co_await wake(exchange, name);
+  if (!machine) co_return nullptr;
+  std::optional<Spawned> spawned;
+  std::string failure;
+  try {
+    spawned = co_await machine->spawn(request.spec);
+  } catch (const std::exception& e) {
+    failure = e.what();
+  }
+  if (!spawned) {
+    co_await exchange.respond(sandbox_error(failure));
+    co_return nullptr;
+  }
   Session::Info info;
   info.argv = request.spec.argv;
   if (info.argv.empty())
@@ -325,7 +350,7 @@ asio::awaitable<std::shared_ptr<Session>> ExecApi::start_session(const std::stri
   info.cols = request.spec.cols;
   info.max_run_after_disconnect = request.max_run_after_disconnect;
   auto session = std::make_shared<Session>(co_await asio::this_coro::executor, machine,
-                                           std::move(spawned), std::move(info));
+                                           std::move(*spawned), std::move(info));
   session->watch_exit();
   fleet_.add_session(name, session);
   co_return session;
@@ -339,18 +364,8 @@ asio::awaitable<void> ExecApi::start_websocket(HttpExchange& exchange, const pro
     co_return;
   }
   auto hold = fleet_.hold(name);
-  std::shared_ptr<Session> session;
-  std::string failure;
-  try {
-    session = co_await start_session(name, request);
-  } catch (const std::exception& e) {
-    failure = e.what();
-  }
-  if (!session) {
-    co_await exchange.respond(
-        api_error(503, "sprite_unavailable", "cannot run the sprite: " + failure));
-    co_return;
-  }
+  auto session = co_await start_session(exchange, name, request);
+  if (!session) co_return;
   if (!request.stdin_open && !request.spec.tty) session->close_stdin();
 
   auto ws = co_await exchange.accept_websocket(upgrade_headers());
@@ -379,16 +394,7 @@ asio::awaitable<void> ExecApi::attach_websocket(HttpExchange& exchange, const st
     co_return;
   }
   auto hold = fleet_.hold(name);
-  std::optional<HttpResponse> failure;
-  try {
-    co_await fleet_.wake(name);  // a warm sprite thaws
-  } catch (const std::exception& e) {
-    failure = sandbox_error(e);
-  }
-  if (failure) {
-    co_await exchange.respond(std::move(*failure));
-    co_return;
-  }
+  if (!co_await wake(exchange, name)) co_return;  // a warm sprite thaws
   auto ws = co_await exchange.accept_websocket(upgrade_headers());
   if (!ws) co_return;
   const bool tty = session->info().tty;
@@ -417,18 +423,8 @@ asio::awaitable<void> ExecApi::http_exec(HttpExchange& exchange, const proto::Ta
     co_return;
   }
   auto hold = fleet_.hold(name);
-  std::shared_ptr<Session> session;
-  std::string failure;
-  try {
-    session = co_await start_session(name, request);
-  } catch (const std::exception& e) {
-    failure = e.what();
-  }
-  if (!session) {
-    co_await exchange.respond(
-        api_error(503, "sprite_unavailable", "cannot run the sprite: " + failure));
-    co_return;
-  }
+  auto session = co_await start_session(exchange, name, request);
+  if (!session) co_return;
   // The body is the whole stdin; written alongside the output so a large
   // one cannot deadlock against a full stdout pipe.
   std::string body = exchange.request().body;
@@ -510,16 +506,7 @@ asio::awaitable<void> ExecApi::kill(HttpExchange& exchange, const proto::Target&
     co_return;
   }
   auto hold = fleet_.hold(name);
-  std::optional<HttpResponse> failure;
-  try {
-    co_await fleet_.wake(name);  // a frozen process cannot act on a signal
-  } catch (const std::exception& e) {
-    failure = sandbox_error(e);
-  }
-  if (failure) {
-    co_await exchange.respond(std::move(*failure));
-    co_return;
-  }
+  if (!co_await wake(exchange, name)) co_return;  // a frozen process cannot act on a signal
   co_await exchange.start_stream(200, "application/x-ndjson");
   co_await exchange.write_chunk(kill_signal_event(proto::signal_name(*signo), *id));
   session->signal(*signo);

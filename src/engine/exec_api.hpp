@@ -34,9 +34,13 @@ class ExecApi {
                               const std::string& name);
 
  private:
-  // Wakes the sprite, spawns the command and registers its session. Throws
-  // std::runtime_error when the sandbox cannot run it.
-  asio::awaitable<std::shared_ptr<Session>> start_session(const std::string& name,
+  // The sprite's sandbox, woken; nullptr once it has answered 503 because
+  // the sandbox cannot run.
+  asio::awaitable<std::shared_ptr<Machine>> wake(HttpExchange& exchange, const std::string& name);
+  // Wakes the sprite, spawns the command and registers its session; nullptr
+  // once it has answered 503.
+  asio::awaitable<std::shared_ptr<Session>> start_session(HttpExchange& exchange,
+                                                          const std::string& name,
                                                           const ExecRequest& request);
   asio::awaitable<void> start_websocket(HttpExchange& exchange, const proto::Target& target,
                                         const std::string& name);

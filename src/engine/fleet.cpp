@@ -34,13 +34,7 @@ Fleet::~Fleet() {
 }
 
 void Fleet::stop_all() {
-  for (auto& [name, rt] : runtimes_) {
-    rt->idle_timer.cancel();
-    if (rt->machine) {
-      rt->machine->on_down = nullptr;
-      rt->machine->stop();
-    }
-  }
+  for (const auto& [name, rt] : runtimes_) stop(name);
 }
 
 std::shared_ptr<Fleet::Runtime> Fleet::runtime(const std::string& name) {

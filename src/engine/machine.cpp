@@ -219,19 +219,14 @@ void Machine::thaw() {
 }
 
 void Machine::stop() {
-  if (socket_ < 0) return;
-  // Closing our end makes PID 1 exit, which takes the whole pid namespace
-  // down; SIGKILL to the outer agent covers an agent that stopped reading.
-  boost::system::error_code ignored;
-  watcher_->descriptor.close(ignored);
-  socket_ = -1;
-  if (agent_pid_ > 0) ::kill(agent_pid_, SIGKILL);
-  agent_pid_ = 0;  // the engine's SIGCHLD handler reaps it
-  went_down();
+  if (socket_ >= 0) went_down();
 }
 
 void Machine::went_down() {
   if (socket_ >= 0) {
+    // Closing our end makes PID 1 exit, which takes the whole pid namespace
+    // down; SIGKILL to the outer agent covers an agent that stopped reading.
+    // (The engine's SIGCHLD handler reaps it.)
     boost::system::error_code ignored;
     watcher_->descriptor.close(ignored);
     socket_ = -1;
