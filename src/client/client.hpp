@@ -1,0 +1,186 @@
+// The asynchronous Sprites client (issue 4): every call of the API as an
+// Asio awaitable, against api.sprites.dev or the local engine alike.
+//
+// * Errors are client::Error (errors.hpp), typed by kind.
+// * Every call has a bounded default timeout (Config::timeouts), or the
+//   CallOptions' own.
+// * Idempotent calls retry on connection failures, 429 and 502/503/504
+//   with jittered backoff; create never retries blindly (after an
+//   ambiguous failure it asks whether the sprite exists).
+// * Cancellation: co_spawn a call with a bound cancellation slot; a
+//   terminal cancellation stops the I/O in progress and the call throws
+//   Error(cancelled).
+// * SPRITESCRIPT_TRACE=1 logs each request, its status and time on stderr,
+//   never the token.
+//
+// One Client per io_context thread; it is not thread-safe.
+#pragma once
+
+#include "client/config.hpp"
+#include "client/errors.hpp"
+#include "client/transport.hpp"
+#include "proto/exec_frames.hpp"
+#include "proto/models.hpp"
+#include "proto/ndjson.hpp"
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/awaitable.hpp>
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace spritescript::client {
+
+struct CallOptions {
+  std::optional<Millis> timeout;  // instead of the call kind's default
+};
+
+// A stream of NDJSON progress events (kill, checkpoint, restore).
+class EventStream {
+ public:
+  EventStream(std::unique_ptr<BodyStream> body, std::string op);
+  // The next event; nullopt at the end of the stream. Lines that are not
+  // JSON objects are skipped (as the SDKs do).
+  asio::awaitable<std::optional<proto::ProgressEvent>> next();
+
+ private:
+  std::unique_ptr<BodyStream> body_;
+  std::string op_;
+  proto::NdjsonSplitter lines_;
+  bool ended_ = false;
+};
+
+// What one piece of an exec's life looks like to the caller.
+struct ExecEvent {
+  enum class Type { output, exit, port };
+  Type type = Type::output;
+  proto::StreamId stream = proto::StreamId::stdout_data;  // output: stdout or stderr (TTY: stdout)
+  std::string data;
+  int exit_code = 0;
+  proto::PortEvent port;
+};
+
+// A running command over the exec WebSocket (spec §3). One task reads
+// (next); any number may write.
+class ExecProcess {
+ public:
+  ExecProcess(std::unique_ptr<WebSocket> socket, std::string op, bool tty);
+  ~ExecProcess();
+
+  const proto::SessionInfo& session() const { return session_; }
+  bool tty() const { return tty_; }
+  bool exited() const { return exit_code_.has_value(); }
+  std::optional<int> exit_code() const { return exit_code_; }
+
+  // The next output, port notice, or the exit (last). Throws Error when the
+  // connection broke before the exit (the message says output may be
+  // incomplete).
+  asio::awaitable<ExecEvent> next();
+  asio::awaitable<void> write(std::string_view data);  // to stdin
+  asio::awaitable<void> close_stdin();                 // non-TTY: stdin EOF
+  asio::awaitable<void> resize(int cols, int rows);
+  asio::awaitable<void> signal(std::string_view name);  // "TERM", "SIGINT", ...
+  // Leaves the command running (the session stays attachable).
+  asio::awaitable<void> detach();
+  // Drops the connection at once (pending reads and writes fail); the
+  // server treats it as a disconnect.
+  void abort();
+
+  // Reads the session_info that starts every exec connection.
+  asio::awaitable<void> start();
+
+ private:
+  std::unique_ptr<WebSocket> socket_;
+  std::string op_;
+  bool tty_;
+  proto::SessionInfo session_;
+  std::optional<int> exit_code_;
+  std::vector<ExecEvent> early_;  // output that came before session_info
+  bool closed_ = false;
+};
+
+struct ExecResult {
+  int exit_code = 0;
+  std::string stdout_data;
+  std::string stderr_data;
+};
+
+class Client {
+ public:
+  // `config.api_url` must be set (the host resolves the local engine).
+  Client(asio::any_io_executor executor, Config config);
+  ~Client();
+  Client(const Client&) = delete;
+  Client& operator=(const Client&) = delete;
+
+  const Config& config() const { return config_; }
+  Transport& transport() { return *transport_; }
+
+  // --- sprites (§2) ---
+  asio::awaitable<proto::Sprite> create_sprite(const proto::CreateSpriteRequest& request,
+                                               CallOptions options = {});
+  asio::awaitable<proto::SpritePage> list_sprites(const std::string& prefix, int max_results = 50,
+                                                  const std::string& continuation = {},
+                                                  CallOptions options = {});
+  // Every page, in order.
+  asio::awaitable<std::vector<proto::Sprite>> list_all_sprites(const std::string& prefix,
+                                                               CallOptions options = {});
+  asio::awaitable<proto::Sprite> get_sprite(const std::string& name, CallOptions options = {});
+  asio::awaitable<proto::Sprite> update_sprite(const std::string& name,
+                                               const proto::UpdateSpriteRequest& request,
+                                               CallOptions options = {});
+  asio::awaitable<void> delete_sprite(const std::string& name, CallOptions options = {});
+  asio::awaitable<void> upgrade_sprite(const std::string& name, CallOptions options = {});
+  // restart and check answer JSON objects (§2.8, §2.9), returned as text.
+  asio::awaitable<std::string> restart_sprite(const std::string& name, CallOptions options = {});
+  asio::awaitable<std::string> check_sprite(const std::string& name, CallOptions options = {});
+
+  // --- exec (§3, §4, §5) ---
+  asio::awaitable<std::unique_ptr<ExecProcess>> exec(const std::string& name,
+                                                     const proto::ExecOptions& options,
+                                                     CallOptions call = {});
+  asio::awaitable<std::unique_ptr<ExecProcess>> attach(const std::string& name,
+                                                       const std::string& session_id,
+                                                       CallOptions call = {});
+  // Runs to the end over the WebSocket, feeding `stdin_data` then EOF.
+  asio::awaitable<ExecResult> run(const std::string& name, const proto::ExecOptions& options,
+                                  std::string stdin_data = {}, CallOptions call = {});
+  // The same over HTTP POST exec (non-TTY only).
+  asio::awaitable<ExecResult> run_http(const std::string& name, const proto::ExecOptions& options,
+                                       std::string stdin_data = {}, CallOptions call = {});
+  asio::awaitable<std::vector<proto::SessionEntry>> list_sessions(const std::string& name,
+                                                                  CallOptions options = {});
+  // Signals the session (and SIGKILLs it after `timeout`, when set); the
+  // events as they come. A session that already exited ends the stream at
+  // once with no events (HTTP 410).
+  asio::awaitable<std::unique_ptr<EventStream>> kill_session(
+      const std::string& name, const std::string& session_id, const std::string& signal = "TERM",
+      std::optional<std::chrono::nanoseconds> timeout = std::nullopt, CallOptions options = {});
+
+  // --- anything else, raw: JSON in, status and body out (no retries) ---
+  asio::awaitable<Response> call(const std::string& method, const std::string& target,
+                                 const std::string& json_body = {}, CallOptions options = {});
+
+ private:
+  asio::awaitable<Response> request(Request request, bool idempotent, Millis timeout,
+                                    const std::string& op);
+  asio::awaitable<Response> expect(Request request, bool idempotent, Millis timeout,
+                                   const std::string& op, int ok_low, int ok_high);
+  asio::awaitable<std::unique_ptr<ExecProcess>> open_exec(const std::string& target, bool tty,
+                                                          Millis timeout, const std::string& op);
+  asio::awaitable<void> backoff(int attempt, std::optional<std::chrono::seconds> retry_after,
+                                const std::string& op);
+  Request make(std::string method, std::string target) const;
+  void trace(const std::string& line) const;
+
+  asio::any_io_executor executor_;
+  Config config_;
+  std::unique_ptr<Transport> transport_;
+};
+
+// "/v1/sprites/NAME" with NAME percent-encoded.
+std::string sprite_path(const std::string& name);
+
+}  // namespace spritescript::client

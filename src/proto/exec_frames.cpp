@@ -1,0 +1,117 @@
+#include "proto/exec_frames.hpp"
+
+#include <boost/json.hpp>
+
+namespace spritescript::proto {
+
+namespace json = boost::json;
+
+std::string encode_frame(StreamId id, std::string_view payload) {
+  std::string frame;
+  frame.reserve(payload.size() + 1);
+  frame.push_back(static_cast<char>(id));
+  frame.append(payload);
+  return frame;
+}
+
+std::string encode_exit_frame(int code) {
+  std::string frame(2, static_cast<char>(StreamId::exit));
+  frame[1] = static_cast<char>(static_cast<unsigned>(code) & 0xffU);
+  return frame;
+}
+
+std::optional<Frame> decode_frame(std::string_view message) {
+  if (message.empty()) return std::nullopt;
+  auto id = static_cast<std::uint8_t>(message[0]);
+  if (id > static_cast<std::uint8_t>(StreamId::stdin_eof)) return std::nullopt;
+  return Frame{static_cast<StreamId>(id), message.substr(1)};
+}
+
+int exit_code_of(const Frame& exit_frame) {
+  if (exit_frame.payload.empty()) return 0;
+  return static_cast<unsigned char>(exit_frame.payload[0]);
+}
+
+namespace {
+
+std::int64_t int_field(const json::object& o, std::string_view key) {
+  const auto* v = o.if_contains(key);
+  if (!v) return 0;
+  if (v->is_int64()) return v->as_int64();
+  if (v->is_uint64()) return static_cast<std::int64_t>(v->as_uint64());
+  if (v->is_double()) return static_cast<std::int64_t>(v->as_double());
+  if (v->is_string()) {
+    try {
+      return std::stoll(std::string(v->as_string()));
+    } catch (const std::exception&) {
+      return 0;
+    }
+  }
+  return 0;
+}
+
+std::string string_field(const json::object& o, std::string_view key) {
+  const auto* v = o.if_contains(key);
+  if (!v) return {};
+  if (v->is_string()) return std::string(v->as_string());
+  if (v->is_int64()) return std::to_string(v->as_int64());
+  if (v->is_uint64()) return std::to_string(v->as_uint64());
+  return {};
+}
+
+bool bool_field(const json::object& o, std::string_view key) {
+  const auto* v = o.if_contains(key);
+  return v && v->is_bool() && v->as_bool();
+}
+
+}  // namespace
+
+std::optional<ControlMessage> parse_control_message(std::string_view text) {
+  json::error_code ec;
+  json::value value = json::parse(text, ec);
+  if (ec || !value.is_object()) return std::nullopt;
+  const auto& o = value.as_object();
+  const auto* type = o.if_contains("type");
+  if (!type || !type->is_string()) return std::nullopt;
+  std::string_view t = type->as_string();
+  ControlMessage m;
+  if (t == "session_info") {
+    m.type = ControlMessage::Type::session_info;
+    m.session.session_id = string_field(o, "session_id");
+    m.session.command = string_field(o, "command");
+    m.session.created = int_field(o, "created");
+    m.session.tty = bool_field(o, "tty");
+    m.session.is_owner = bool_field(o, "is_owner");
+    m.session.cols = static_cast<int>(int_field(o, "cols"));
+    m.session.rows = static_cast<int>(int_field(o, "rows"));
+  } else if (t == "exit") {
+    m.type = ControlMessage::Type::exit;
+    m.exit_code = static_cast<int>(int_field(o, "exit_code"));
+  } else if (t == "port_opened" || t == "port_closed") {
+    m.type = ControlMessage::Type::port;
+    m.port.opened = t == "port_opened";
+    m.port.port = static_cast<int>(int_field(o, "port"));
+    m.port.address = string_field(o, "address");
+    m.port.pid = static_cast<int>(int_field(o, "pid"));
+  } else if (t == "keepalive") {
+    m.type = ControlMessage::Type::keepalive;
+  }
+  return m;
+}
+
+std::string resize_message(int cols, int rows) {
+  json::object o;
+  o["type"] = "resize";
+  o["cols"] = cols;
+  o["rows"] = rows;
+  return json::serialize(o);
+}
+
+std::string signal_message(std::string_view signal) {
+  json::object o;
+  o["type"] = "signal";
+  o["signal"] = signal;
+  return json::serialize(o);
+}
+
+}  // namespace spritescript::proto

@@ -1,0 +1,210 @@
+#include "proto/models.hpp"
+
+#include "proto/values.hpp"
+
+#include <boost/json.hpp>
+
+namespace spritescript::proto {
+
+namespace json = boost::json;
+
+namespace {
+
+json::object parse_object(std::string_view body, std::string_view what) {
+  json::error_code ec;
+  json::value value = json::parse(body, ec);
+  if (ec || !value.is_object()) {
+    throw ModelError("the server's " + std::string(what) + " is not a JSON object");
+  }
+  return std::move(value.as_object());
+}
+
+std::string text(const json::object& o, std::string_view key) {
+  const auto* v = o.if_contains(key);
+  if (!v) return {};
+  if (v->is_string()) return std::string(v->as_string());
+  if (v->is_int64()) return std::to_string(v->as_int64());
+  if (v->is_uint64()) return std::to_string(v->as_uint64());
+  return {};
+}
+
+int integer(const json::object& o, std::string_view key) {
+  const auto* v = o.if_contains(key);
+  if (!v) return 0;
+  if (v->is_int64()) return static_cast<int>(v->as_int64());
+  if (v->is_uint64()) return static_cast<int>(v->as_uint64());
+  if (v->is_double()) return static_cast<int>(v->as_double());
+  return 0;
+}
+
+bool boolean(const json::object& o, std::string_view key) {
+  const auto* v = o.if_contains(key);
+  return v && v->is_bool() && v->as_bool();
+}
+
+Sprite sprite_from(const json::object& o) {
+  Sprite s;
+  s.name = text(o, "name");
+  if (s.name.empty()) throw ModelError("the server sent a sprite without a name");
+  s.id = text(o, "id");
+  s.organization = text(o, "organization");
+  if (s.organization.empty()) s.organization = text(o, "org_slug");
+  s.status = text(o, "status");
+  s.url = text(o, "url");
+  if (const auto* us = o.if_contains("url_settings"); us && us->is_object()) {
+    s.url_settings.auth = text(us->as_object(), "auth");
+    s.url_settings.private_access = text(us->as_object(), "private_access");
+  }
+  if (const auto* labels = o.if_contains("labels"); labels && labels->is_array()) {
+    for (const auto& label : labels->as_array()) {
+      if (label.is_string()) s.labels.emplace_back(label.as_string());
+    }
+  }
+  s.created_at = text(o, "created_at");
+  s.updated_at = text(o, "updated_at");
+  s.json = json::serialize(o);
+  return s;
+}
+
+json::object url_settings_json(const UrlSettings& us) {
+  json::object o;
+  if (!us.auth.empty()) o["auth"] = us.auth;
+  if (!us.private_access.empty()) o["private_access"] = us.private_access;
+  return o;
+}
+
+json::array string_array(const std::vector<std::string>& values) {
+  json::array a;
+  for (const auto& v : values) a.emplace_back(v);
+  return a;
+}
+
+}  // namespace
+
+Sprite parse_sprite(std::string_view body) {
+  return sprite_from(parse_object(body, "sprite"));
+}
+
+SpritePage parse_sprite_page(std::string_view body) {
+  auto o = parse_object(body, "sprite list");
+  SpritePage page;
+  if (const auto* sprites = o.if_contains("sprites"); sprites && sprites->is_array()) {
+    for (const auto& entry : sprites->as_array()) {
+      if (!entry.is_object()) throw ModelError("the server's sprite list has a non-object entry");
+      page.sprites.push_back(sprite_from(entry.as_object()));
+    }
+  }
+  page.has_more = boolean(o, "has_more");
+  page.next_continuation_token = text(o, "next_continuation_token");
+  // Go reads these from `org`, JS from the top level (§2.3): take either.
+  const json::object* counts = &o;
+  if (const auto* org = o.if_contains("org"); org && org->is_object()) counts = &org->as_object();
+  page.running = integer(*counts, "running");
+  page.warm = integer(*counts, "warm");
+  page.cold = integer(*counts, "cold");
+  return page;
+}
+
+std::string to_json(const CreateSpriteRequest& request) {
+  json::object o;
+  o["name"] = request.name;
+  if (!request.labels.empty()) o["labels"] = string_array(request.labels);
+  if (request.url_settings) o["url_settings"] = url_settings_json(*request.url_settings);
+  if (!request.environment.empty()) {
+    json::object env;
+    for (const auto& [k, v] : request.environment) env[k] = v;
+    o["environment"] = std::move(env);
+  }
+  if (request.wait_for_capacity) o["wait_for_capacity"] = true;
+  return json::serialize(o);
+}
+
+std::string to_json(const UpdateSpriteRequest& request) {
+  json::object o;
+  if (request.url_settings) o["url_settings"] = url_settings_json(*request.url_settings);
+  if (request.labels) o["labels"] = string_array(*request.labels);
+  return json::serialize(o);
+}
+
+std::string percent_encode(std::string_view text) {
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  std::string out;
+  out.reserve(text.size());
+  for (char c : text) {
+    auto u = static_cast<unsigned char>(c);
+    bool unreserved = (u >= 'A' && u <= 'Z') || (u >= 'a' && u <= 'z') || (u >= '0' && u <= '9') ||
+                      u == '-' || u == '.' || u == '_' || u == '~';
+    if (unreserved) {
+      out.push_back(c);
+    } else {
+      out.push_back('%');
+      out.push_back(kHex[u >> 4]);
+      out.push_back(kHex[u & 0xf]);
+    }
+  }
+  return out;
+}
+
+std::string exec_query(const ExecOptions& options) {
+  std::string q;
+  auto add = [&q](std::string_view key, std::string_view value) {
+    if (!q.empty()) q.push_back('&');
+    q.append(key);
+    q.push_back('=');
+    q.append(percent_encode(value));
+  };
+  for (const auto& arg : options.argv) add("cmd", arg);
+  if (!options.argv.empty()) add("path", options.argv.front());
+  for (const auto& [k, v] : options.env) add("env", k + "=" + v);
+  if (!options.dir.empty()) add("dir", options.dir);
+  if (options.tty) {
+    add("tty", "true");
+    if (options.cols > 0) add("cols", std::to_string(options.cols));
+    if (options.rows > 0) add("rows", std::to_string(options.rows));
+  }
+  add("stdin", options.stdin ? "true" : "false");
+  if (options.max_run_after_disconnect) {
+    add("max_run_after_disconnect", format_go_duration(*options.max_run_after_disconnect));
+  }
+  return q;
+}
+
+std::vector<SessionEntry> parse_sessions(std::string_view body) {
+  auto o = parse_object(body, "session list");
+  std::vector<SessionEntry> sessions;
+  const auto* list = o.if_contains("sessions");
+  if (!list || !list->is_array()) return sessions;  // Go treats it as empty (§5.1)
+  for (const auto& entry : list->as_array()) {
+    if (!entry.is_object()) continue;
+    const auto& e = entry.as_object();
+    SessionEntry s;
+    s.id = text(e, "id");
+    s.command = text(e, "command");
+    s.workdir = text(e, "workdir");
+    s.created = text(e, "created");
+    s.is_active = boolean(e, "is_active");
+    s.tty = boolean(e, "tty");
+    if (const auto* bps = e.if_contains("bytes_per_second"); bps && bps->is_number()) {
+      s.bytes_per_second = bps->to_number<double>();
+    }
+    sessions.push_back(std::move(s));
+  }
+  return sessions;
+}
+
+std::optional<ProgressEvent> parse_progress_event(std::string_view line) {
+  json::error_code ec;
+  json::value value = json::parse(line, ec);
+  if (ec || !value.is_object()) return std::nullopt;
+  const auto& o = value.as_object();
+  ProgressEvent e;
+  e.type = text(o, "type");
+  e.message = text(o, "message");
+  if (const auto* code = o.if_contains("exit_code"); code && code->is_number()) {
+    e.exit_code = integer(o, "exit_code");
+  }
+  e.json = std::string(line);
+  return e;
+}
+
+}  // namespace spritescript::proto

@@ -1,0 +1,105 @@
+// JSON models of the Sprites API as a client reads and writes them
+// (shared/spec/sprites-api.md §2, §3.2, §5): sprites, list pages, exec
+// options as a query, sessions, kill events. Parsing is lenient the way the
+// SDKs are (missing optional fields take defaults, unknown fields are kept
+// in `json`); a body that is not the right shape is a ModelError. Pure.
+#pragma once
+
+#include <chrono>
+#include <map>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace spritescript::proto {
+
+// A response body that is not what the API promises.
+class ModelError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+struct UrlSettings {
+  std::string auth;            // "sprite" | "public"; empty: not set
+  std::string private_access;  // "admins" | "org_users"; empty: not set
+};
+
+struct Sprite {
+  std::string name;  // always present
+  std::string id;
+  std::string organization;  // `organization`, else `org_slug`
+  std::string status;        // cold | warm | running (unknown values kept)
+  std::string url;
+  UrlSettings url_settings;
+  std::vector<std::string> labels;
+  std::string created_at;  // RFC 3339 as sent
+  std::string updated_at;
+  std::string json;  // the whole object as received
+};
+Sprite parse_sprite(std::string_view body);
+
+struct SpritePage {
+  std::vector<Sprite> sprites;
+  bool has_more = false;
+  std::string next_continuation_token;
+  int running = 0, warm = 0, cold = 0;
+};
+SpritePage parse_sprite_page(std::string_view body);
+
+struct CreateSpriteRequest {
+  std::string name;
+  std::vector<std::string> labels;
+  std::optional<UrlSettings> url_settings;
+  std::map<std::string, std::string> environment;
+  bool wait_for_capacity = false;
+};
+std::string to_json(const CreateSpriteRequest& request);
+
+struct UpdateSpriteRequest {
+  std::optional<UrlSettings> url_settings;
+  std::optional<std::vector<std::string>> labels;  // replaces the set; empty clears
+};
+std::string to_json(const UpdateSpriteRequest& request);
+
+// What to run (§3.2). `argv` empty with a session id set means attach.
+struct ExecOptions {
+  std::vector<std::string> argv;
+  std::vector<std::pair<std::string, std::string>> env;
+  std::string dir;
+  bool tty = false;
+  int cols = 0, rows = 0;  // 0: server default (80x24)
+  bool stdin = true;
+  std::optional<std::chrono::nanoseconds> max_run_after_disconnect;
+};
+// The query string (without '?') for a new command: cmd repeated, path,
+// stdin, and the rest when set. Values are percent-encoded.
+std::string exec_query(const ExecOptions& options);
+
+struct SessionEntry {
+  std::string id;  // digits; integers are accepted and turned into strings
+  std::string command;
+  std::string workdir;
+  std::string created;
+  bool is_active = false;
+  bool tty = false;
+  double bytes_per_second = 0;
+};
+std::vector<SessionEntry> parse_sessions(std::string_view body);
+
+// One line of the kill endpoint's NDJSON (§5.2), or of another progress stream.
+struct ProgressEvent {
+  std::string type;  // signal, timeout, exited, killed, error, complete, ...
+  std::string message;
+  std::optional<int> exit_code;
+  std::string json;  // the line as received
+};
+// nullopt when the line is not a JSON object (the SDKs skip such lines).
+std::optional<ProgressEvent> parse_progress_event(std::string_view line);
+
+// Percent-encodes a query value or path segment (RFC 3986 unreserved kept).
+std::string percent_encode(std::string_view text);
+
+}  // namespace spritescript::proto
