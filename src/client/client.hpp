@@ -62,11 +62,20 @@ struct ExecEvent {
   proto::PortEvent port;
 };
 
+class Client;
+
 // A running command over the exec WebSocket (spec §3). One task reads
 // (next); any number may write.
+//
+// When the connection breaks before the exit, next() reattaches to the
+// session and resumes the output where it stopped, when the server says
+// where its replay starts (the local engine's `replay_offset`); otherwise,
+// or when reattaching fails, it throws an error saying output may be
+// incomplete. The Client must outlive the process.
 class ExecProcess {
  public:
-  ExecProcess(std::unique_ptr<WebSocket> socket, std::string op, bool tty);
+  ExecProcess(std::unique_ptr<WebSocket> socket, std::string op, bool tty, Client* client = nullptr,
+              std::string sprite = {});
   ~ExecProcess();
 
   const proto::SessionInfo& session() const { return session_; }
@@ -91,14 +100,24 @@ class ExecProcess {
   // Reads the session_info that starts every exec connection.
   asio::awaitable<void> start();
 
+  std::uint64_t output_bytes() const { return delivered_; }
+  int reattaches() const { return reattaches_; }
+
  private:
+  asio::awaitable<void> resume(const Error& broke);
+
   std::unique_ptr<WebSocket> socket_;
   std::string op_;
   bool tty_;
+  Client* client_;
+  std::string sprite_;
   proto::SessionInfo session_;
   std::optional<int> exit_code_;
   std::vector<ExecEvent> early_;  // output that came before session_info
   bool closed_ = false;
+  std::uint64_t delivered_ = 0;  // output bytes handed to the caller
+  std::uint64_t skip_ = 0;       // replayed bytes the caller already has
+  int reattaches_ = 0;
 };
 
 struct ExecResult {
@@ -159,6 +178,11 @@ class Client {
       const std::string& name, const std::string& session_id, const std::string& signal = "TERM",
       std::optional<std::chrono::nanoseconds> timeout = std::nullopt, CallOptions options = {});
 
+  // A new connection to a running session, for ExecProcess's resume:
+  // retried like an idempotent call; not_found when the session is gone.
+  asio::awaitable<std::unique_ptr<WebSocket>> reopen_session(const std::string& name,
+                                                             const std::string& session_id);
+
   // --- anything else, raw: JSON in, status and body out (no retries) ---
   asio::awaitable<Response> call(const std::string& method, const std::string& target,
                                  const std::string& json_body = {}, CallOptions options = {});
@@ -168,7 +192,10 @@ class Client {
                                     const std::string& op);
   asio::awaitable<Response> expect(Request request, bool idempotent, Millis timeout,
                                    const std::string& op, int ok_low, int ok_high);
-  asio::awaitable<std::unique_ptr<ExecProcess>> open_exec(const std::string& target, bool tty,
+  asio::awaitable<std::unique_ptr<WebSocket>> open_socket(const std::string& target, Millis timeout,
+                                                          const std::string& op);
+  asio::awaitable<std::unique_ptr<ExecProcess>> open_exec(const std::string& name,
+                                                          const std::string& target, bool tty,
                                                           Millis timeout, const std::string& op);
   asio::awaitable<void> backoff(int attempt, std::optional<std::chrono::seconds> retry_after,
                                 const std::string& op);

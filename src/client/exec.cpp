@@ -75,8 +75,13 @@ std::optional<ExecEvent> decode(const WebSocket::Message& message, bool tty,
 
 }  // namespace
 
-ExecProcess::ExecProcess(std::unique_ptr<WebSocket> socket, std::string op, bool tty)
-    : socket_(std::move(socket)), op_(std::move(op)), tty_(tty) {}
+ExecProcess::ExecProcess(std::unique_ptr<WebSocket> socket, std::string op, bool tty,
+                         Client* client, std::string sprite)
+    : socket_(std::move(socket)),
+      op_(std::move(op)),
+      tty_(tty),
+      client_(client),
+      sprite_(std::move(sprite)) {}
 
 ExecProcess::~ExecProcess() {
   // Dropped without detach(): the connection goes; the server keeps the
@@ -112,33 +117,47 @@ asio::awaitable<ExecEvent> ExecProcess::next() {
     ExecEvent e = std::move(early_.front());
     early_.erase(early_.begin());
     if (e.type == ExecEvent::Type::exit) exit_code_ = e.exit_code;
+    if (e.type == ExecEvent::Type::output) delivered_ += e.data.size();
     co_return e;
   }
   if (exit_code_) throw Error(ErrorKind::usage, op_ + ": the command already exited");
   if (closed_) throw Error(ErrorKind::usage, op_ + ": detached from the command");
   for (;;) {
     std::optional<WebSocket::Message> message;
+    std::optional<Error> broke;
     try {
       message = co_await socket_->read();
     } catch (const Error& e) {
       if (e.kind() == ErrorKind::cancelled) throw;
-      throw Error(e.kind(),
-                  incomplete(op_, std::string("the connection broke (") + e.what() + ")"));
+      broke = e;
     }
-    if (!message) {
+    if (!broke && !message) {
       // TTY servers that send no exit message still say it by close code
       // (§3.7.3): 1000 is 0, 4000+N is N.
       auto code = socket_->close_code();
-      closed_ = true;
       if (tty_ && (code == 1000 || (code >= 4000 && code <= 4255))) {
+        closed_ = true;
         exit_code_ = code == 1000 ? 0 : code - 4000;
         co_return exit_event(*exit_code_);
       }
-      throw Error(ErrorKind::network, incomplete(op_, "the server closed the connection (code " +
-                                                          std::to_string(code) + ")"));
+      broke = Error(ErrorKind::network,
+                    "the server closed the connection (code " + std::to_string(code) + ")");
+    }
+    if (broke) {
+      co_await resume(*broke);
+      continue;
     }
     auto event = decode(*message, tty_, session_);
     if (!event) continue;
+    if (event->type == ExecEvent::Type::output) {
+      if (skip_ >= event->data.size()) {  // replayed: the caller has it already
+        skip_ -= event->data.size();
+        continue;
+      }
+      event->data.erase(0, skip_);
+      skip_ = 0;
+      delivered_ += event->data.size();
+    }
     if (event->type == ExecEvent::Type::exit) {
       exit_code_ = event->exit_code;
       closed_ = true;
@@ -146,6 +165,44 @@ asio::awaitable<ExecEvent> ExecProcess::next() {
     }
     co_return std::move(*event);
   }
+}
+
+asio::awaitable<void> ExecProcess::resume(const Error& broke) {
+  constexpr int kMaxReattach = 3;
+  const std::string why = std::string("the connection broke (") + broke.what() + ")";
+  if (!client_ || session_.session_id.empty() || reattaches_ >= kMaxReattach) {
+    throw Error(broke.kind(), incomplete(op_, why));
+  }
+  ++reattaches_;
+  socket_->abort();
+  std::unique_ptr<WebSocket> fresh;
+  std::string failed;
+  try {
+    fresh = co_await client_->reopen_session(sprite_, session_.session_id);
+  } catch (const Error& e) {
+    if (e.kind() == ErrorKind::cancelled) throw;
+    failed = e.what();
+  }
+  if (!fresh) throw Error(broke.kind(), incomplete(op_, why + "; reattaching failed: " + failed));
+  socket_ = std::move(fresh);
+  // The new connection starts with session_info; the replay follows.
+  auto first = co_await socket_->read();
+  auto control = first && !first->binary ? proto::parse_control_message(first->data) : std::nullopt;
+  if (!control || control->type != proto::ControlMessage::Type::session_info) {
+    throw Error(ErrorKind::protocol,
+                incomplete(op_, why + "; the reattached session sent no session_info"));
+  }
+  auto offset = control->session.replay_offset;
+  if (!offset) {
+    throw Error(broke.kind(),
+                incomplete(op_, why + "; the server cannot say where its replay starts"));
+  }
+  if (*offset > delivered_) {
+    throw Error(broke.kind(),
+                incomplete(op_, why + "; " + std::to_string(*offset - delivered_) +
+                                    " bytes of output were dropped from the server's buffer"));
+  }
+  skip_ = delivered_ - *offset;
 }
 
 asio::awaitable<void> ExecProcess::write(std::string_view data) {
@@ -189,7 +246,7 @@ asio::awaitable<void> ExecProcess::detach() {
 
 // --- Client: exec -------------------------------------------------------------
 
-asio::awaitable<std::unique_ptr<ExecProcess>> Client::open_exec(const std::string& target, bool tty,
+asio::awaitable<std::unique_ptr<WebSocket>> Client::open_socket(const std::string& target,
                                                                 Millis timeout,
                                                                 const std::string& op) {
   Headers headers;
@@ -203,11 +260,7 @@ asio::awaitable<std::unique_ptr<ExecProcess>> Client::open_exec(const std::strin
     trace("WebSocket " + target + " -> " + std::to_string(status) + " (" +
           std::to_string(std::chrono::duration<double, std::milli>(Clock::now() - start).count()) +
           " ms)");
-    if (upgrade.socket) {
-      auto process = std::make_unique<ExecProcess>(std::move(upgrade.socket), op, tty);
-      co_await process->start();
-      co_return process;
-    }
+    if (upgrade.socket) co_return std::move(upgrade.socket);
     const Response& refused = upgrade.refused;
     auto error =
         error_from_response(op, refused.status, refused.body, refused.header("Retry-After"));
@@ -220,12 +273,41 @@ asio::awaitable<std::unique_ptr<ExecProcess>> Client::open_exec(const std::strin
   }
 }
 
+asio::awaitable<std::unique_ptr<ExecProcess>> Client::open_exec(const std::string& name,
+                                                                const std::string& target, bool tty,
+                                                                Millis timeout,
+                                                                const std::string& op) {
+  auto socket = co_await open_socket(target, timeout, op);
+  auto process = std::make_unique<ExecProcess>(std::move(socket), op, tty, this, name);
+  co_await process->start();
+  co_return process;
+}
+
+asio::awaitable<std::unique_ptr<WebSocket>> Client::reopen_session(const std::string& name,
+                                                                   const std::string& session_id) {
+  const std::string op = "reattach to session " + session_id + " on " + name;
+  std::string target =
+      sprite_path(name) + "/exec/" + proto::percent_encode(session_id) + "?stdin=true";
+  const int attempts = std::max(1, config_.retry.max_attempts);
+  for (int attempt = 0;; ++attempt) {
+    bool network_failure = false;
+    try {
+      co_return co_await open_socket(target, config_.timeouts.exec_start, op);
+    } catch (const Error& e) {
+      // The network may be back in a moment; anything else is final.
+      if (e.kind() != ErrorKind::network || attempt + 1 >= attempts) throw;
+      network_failure = true;
+    }
+    if (network_failure) co_await backoff(attempt, std::nullopt, op);
+  }
+}
+
 asio::awaitable<std::unique_ptr<ExecProcess>> Client::exec(const std::string& name,
                                                            const proto::ExecOptions& options,
                                                            CallOptions call) {
   if (options.argv.empty()) throw Error(ErrorKind::usage, "exec on " + name + ": no command");
   std::string target = sprite_path(name) + "/exec?" + proto::exec_query(options);
-  co_return co_await open_exec(target, options.tty,
+  co_return co_await open_exec(name, target, options.tty,
                                call.timeout.value_or(config_.timeouts.exec_start),
                                "exec " + options.argv.front() + " on " + name);
 }
@@ -235,7 +317,8 @@ asio::awaitable<std::unique_ptr<ExecProcess>> Client::attach(const std::string& 
                                                              CallOptions call) {
   std::string target =
       sprite_path(name) + "/exec/" + proto::percent_encode(session_id) + "?stdin=true";
-  co_return co_await open_exec(target, false, call.timeout.value_or(config_.timeouts.exec_start),
+  co_return co_await open_exec(name, target, false,
+                               call.timeout.value_or(config_.timeouts.exec_start),
                                "attach to session " + session_id + " on " + name);
 }
 

@@ -84,6 +84,10 @@ std::optional<ControlMessage> parse_control_message(std::string_view text) {
     m.session.is_owner = bool_field(o, "is_owner");
     m.session.cols = static_cast<int>(int_field(o, "cols"));
     m.session.rows = static_cast<int>(int_field(o, "rows"));
+    if (const auto* offset = o.if_contains("replay_offset"); offset && offset->is_number()) {
+      auto value = int_field(o, "replay_offset");
+      if (value >= 0) m.session.replay_offset = static_cast<std::uint64_t>(value);
+    }
   } else if (t == "exit") {
     m.type = ControlMessage::Type::exit;
     m.exit_code = static_cast<int>(int_field(o, "exit_code"));

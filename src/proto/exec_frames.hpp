@@ -43,6 +43,10 @@ struct SessionInfo {
   bool is_owner = false;
   int cols = 0;
   int rows = 0;
+  // spritescript's extension on attach: the offset, in bytes of output
+  // since the process started, where the replayed output begins. With it a
+  // client that lost its connection resumes without loss or duplicates.
+  std::optional<std::uint64_t> replay_offset;
 };
 struct PortEvent {
   bool opened = true;  // port_opened, else port_closed
