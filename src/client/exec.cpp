@@ -401,7 +401,21 @@ asio::awaitable<ExecResult> Client::run_http(const std::string& name,
   ExecResult result;
   bool exited = false;
   // One HTTP chunk is one frame (§4).
-  while (auto chunk = co_await body->next()) {
+  for (;;) {
+    std::optional<std::string> chunk;
+    std::optional<Error> broke;
+    try {
+      chunk = co_await body->next();
+    } catch (const Error& e) {
+      if (e.kind() == ErrorKind::cancelled) throw;
+      broke = e;
+    }
+    // A POST exec is not replayed: the command may have done its work.
+    if (broke) {
+      throw Error(broke->kind(),
+                  incomplete(op, std::string("the connection broke (") + broke->what() + ")"));
+    }
+    if (!chunk) break;
     auto frame = proto::decode_frame(*chunk);
     if (!frame) throw Error(ErrorKind::protocol, op + ": a chunk that is not an exec frame");
     if (frame->id == proto::StreamId::stdout_data) {

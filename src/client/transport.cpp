@@ -427,9 +427,34 @@ struct Transport::Impl : std::enable_shared_from_this<Transport::Impl> {
     if (!SSL_set_tlsext_host_name(c->tls->native_handle(), endpoint.host.c_str())) {
       throw Error(ErrorKind::network, what + ": cannot set TLS server name " + endpoint.host);
     }
-    if (!options.insecure) c->tls->set_verify_callback(ssl::host_name_verification(endpoint.host));
+    if (!options.insecure) {
+      // OpenSSL's own check (not a verify callback) so that a wrong name is
+      // reported as "hostname mismatch", not as an untrusted certificate.
+      X509_VERIFY_PARAM* param = SSL_get0_param(c->tls->native_handle());
+      beast::error_code ip_ec;
+      asio::ip::make_address(endpoint.host, ip_ec);
+      int ok = ip_ec ? X509_VERIFY_PARAM_set1_host(param, endpoint.host.c_str(), 0)
+                     : X509_VERIFY_PARAM_set1_ip_asc(param, endpoint.host.c_str());
+      if (!ok)
+        throw Error(ErrorKind::network, what + ": cannot set TLS host name " + endpoint.host);
+    }
     auto [hec] = co_await c->tls->async_handshake(ssl::stream_base::client, kAsTuple);
-    if (hec) fail(hec, what, endpoint);
+    if (hec) {
+      // OpenSSL's reason ("certificate verify failed") hides the cause;
+      // the verify result names it ("hostname mismatch", "self-signed ...").
+      long verify = SSL_get_verify_result(c->tls->native_handle());
+      if (verify != X509_V_OK && hec != beast::error::timeout &&
+          hec != asio::error::operation_aborted) {
+        bool wrong_name =
+            verify == X509_V_ERR_HOSTNAME_MISMATCH || verify == X509_V_ERR_IP_ADDRESS_MISMATCH;
+        throw Error(ErrorKind::network,
+                    what + ": TLS with " + endpoint.host + " failed: certificate verify failed (" +
+                        X509_verify_cert_error_string(verify) + ")" +
+                        (wrong_name ? " (the certificate is for another host: check the API URL)"
+                                    : " (for a private CA set SPRITES_CA_FILE)"));
+      }
+      fail(hec, what, endpoint);
+    }
     co_return c;
   }
 
