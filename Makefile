@@ -2,13 +2,14 @@
 # packages first, so on a fresh Debian 12 machine these are the only commands:
 #   make demo    build and run the main example
 #   make test    build and run every test (CTest)
+#   make check   build the libFuzzer targets with clang, fuzz each briefly
 BUILD      ?= build
 BUILD_TYPE ?= Release
 PREFIX     ?= /usr/local
 JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 CMAKE_ARGS ?=
 
-.PHONY: all deps build test demo install bench format tidy clean
+.PHONY: all deps build test check demo install bench format tidy clean
 all: build
 
 deps:
@@ -22,6 +23,17 @@ build: deps $(BUILD)/CMakeCache.txt
 
 test: build
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
+
+# Fuzzing (tests/fuzz/README.md): a build directory of its own, clang with
+# libFuzzer + ASan + UBSan, only the fuzz targets and the proto library built.
+FUZZ_BUILD   ?= build-fuzz
+FUZZ_SECONDS ?= 20
+check:
+	@tools/install-deps.sh fuzz
+	cmake -S . -B $(FUZZ_BUILD) -G Ninja -DCMAKE_CXX_COMPILER=clang++ \
+	  -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSPRITESCRIPT_FUZZ=ON -DBUILD_TESTING=OFF
+	cmake --build $(FUZZ_BUILD) -j $(JOBS) --target fuzz
+	tests/fuzz/run.sh $(FUZZ_BUILD) $(FUZZ_SECONDS) $(JOBS)
 
 demo: build
 	$(BUILD)/spritescript run scripts/examples/demo.lua

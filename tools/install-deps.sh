@@ -5,6 +5,7 @@
 #
 #   tools/install-deps.sh          build + test dependencies
 #   tools/install-deps.sh bench    also the tools the benchmarks compare against
+#   tools/install-deps.sh fuzz     also clang and its runtimes (libFuzzer, sanitizers)
 set -euo pipefail
 
 packages=(
@@ -21,6 +22,9 @@ if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
 fi
 if [ "${1:-}" = bench ]; then
   packages+=(luajit hyperfine)
+fi
+if [ "${1:-}" = fuzz ]; then
+  packages+=(clang libclang-rt-14-dev)   # make check (tests/fuzz)
 fi
 
 if ! command -v dpkg-query >/dev/null 2>&1; then

@@ -2,17 +2,30 @@
 
 #include <boost/json.hpp>
 
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <limits>
+
 namespace json = boost::json;
 
 namespace spritescript::proto {
 namespace {
 
+// Numbers beyond int saturate: a cast of an out-of-range double is undefined
+// behaviour, and wrapping would turn retry_after_seconds 2^32 into 0.
 std::optional<int> int_field(const json::object& o, std::string_view key) {
+  constexpr int kMin = std::numeric_limits<int>::min(), kMax = std::numeric_limits<int>::max();
   const json::value* v = o.if_contains(key);
   if (!v) return std::nullopt;
-  if (v->is_int64()) return static_cast<int>(v->as_int64());
-  if (v->is_uint64()) return static_cast<int>(v->as_uint64());
-  if (v->is_double()) return static_cast<int>(v->as_double());
+  if (v->is_int64()) return static_cast<int>(std::clamp<std::int64_t>(v->as_int64(), kMin, kMax));
+  if (v->is_uint64()) return static_cast<int>(std::min<std::uint64_t>(v->as_uint64(), kMax));
+  if (v->is_double()) {
+    // Boost.JSON 1.81 reads 0e320 (zero with an exponent past 308) as NaN.
+    double d = v->as_double();
+    if (std::isnan(d)) return 0;
+    return d <= kMin ? kMin : d >= kMax ? kMax : static_cast<int>(d);
+  }
   return std::nullopt;
 }
 

@@ -4,6 +4,11 @@
 
 #include <boost/json.hpp>
 
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <limits>
+
 namespace spritescript::proto {
 
 namespace json = boost::json;
@@ -28,12 +33,20 @@ std::string text(const json::object& o, std::string_view key) {
   return {};
 }
 
+// Numbers beyond int saturate: a cast of an out-of-range double is undefined
+// behaviour, and wrapping would turn an exit code of 2^32 into 0.
 int integer(const json::object& o, std::string_view key) {
+  constexpr int kMin = std::numeric_limits<int>::min(), kMax = std::numeric_limits<int>::max();
   const auto* v = o.if_contains(key);
   if (!v) return 0;
-  if (v->is_int64()) return static_cast<int>(v->as_int64());
-  if (v->is_uint64()) return static_cast<int>(v->as_uint64());
-  if (v->is_double()) return static_cast<int>(v->as_double());
+  if (v->is_int64()) return static_cast<int>(std::clamp<std::int64_t>(v->as_int64(), kMin, kMax));
+  if (v->is_uint64()) return static_cast<int>(std::min<std::uint64_t>(v->as_uint64(), kMax));
+  if (v->is_double()) {
+    // Boost.JSON 1.81 reads 0e320 (zero with an exponent past 308) as NaN.
+    double d = v->as_double();
+    if (std::isnan(d)) return 0;
+    return d <= kMin ? kMin : d >= kMax ? kMax : static_cast<int>(d);
+  }
   return 0;
 }
 
@@ -186,6 +199,7 @@ std::vector<SessionEntry> parse_sessions(std::string_view body) {
     s.tty = boolean(e, "tty");
     if (const auto* bps = e.if_contains("bytes_per_second"); bps && bps->is_number()) {
       s.bytes_per_second = bps->to_number<double>();
+      if (std::isnan(s.bytes_per_second)) s.bytes_per_second = 0;  // 0e320, see integer()
     }
     sessions.push_back(std::move(s));
   }

@@ -58,11 +58,16 @@ std::optional<std::chrono::nanoseconds> parse_go_duration(std::string_view s) {
     total += value * static_cast<long double>(unit->first);
     s.remove_prefix(i + unit->second);
   }
-  if (total > static_cast<long double>(std::numeric_limits<std::int64_t>::max())) {
-    return std::nullopt;
-  }
-  auto ns = static_cast<std::int64_t>(std::llround(total));
-  return std::chrono::nanoseconds(negative ? -ns : ns);
+  // Go accepts one more nanosecond below zero than above it: the minimum
+  // Duration (what format_go_duration writes for it) must parse back.
+  constexpr std::uint64_t kMax = std::numeric_limits<std::int64_t>::max();
+  const std::uint64_t limit = negative ? kMax + 1 : kMax;
+  if (total > static_cast<long double>(limit)) return std::nullopt;
+  auto magnitude = static_cast<std::uint64_t>(std::roundl(total));  // <= 2^63: fits
+  if (magnitude > limit) return std::nullopt;
+  if (!negative) return std::chrono::nanoseconds(static_cast<std::int64_t>(magnitude));
+  // -2^63 has no positive counterpart: negate in unsigned arithmetic.
+  return std::chrono::nanoseconds(static_cast<std::int64_t>(0 - magnitude));
 }
 
 std::string format_go_duration(std::chrono::nanoseconds d) {
@@ -105,10 +110,12 @@ std::string format_go_duration(std::chrono::nanoseconds d) {
 
 std::string format_rfc3339(std::chrono::system_clock::time_point t) {
   using namespace std::chrono;
-  auto since = t.time_since_epoch();
-  auto secs = floor<seconds>(since);
-  auto frac = duration_cast<nanoseconds>(since - secs).count();
-  auto tt = static_cast<std::time_t>(secs.count());
+  // Whole seconds and the nanoseconds after them, in integer arithmetic:
+  // floor<seconds> overflows converting back for the earliest time points.
+  auto ns = duration_cast<nanoseconds>(t.time_since_epoch()).count();
+  std::int64_t secs = ns / 1000000000, frac = ns % 1000000000;
+  if (frac < 0) frac += 1000000000, --secs;
+  auto tt = static_cast<std::time_t>(secs);
   std::tm tm{};
   gmtime_r(&tt, &tm);
   char buf[64];
@@ -162,7 +169,18 @@ std::optional<std::chrono::system_clock::time_point> parse_rfc3339(std::string_v
   year_month_day ymd{year{y}, month{static_cast<unsigned>(mo)}, day{static_cast<unsigned>(d)}};
   if (!ymd.ok()) return std::nullopt;
   auto tp = sys_days{ymd} + hours{h} + minutes{mi} + seconds{sec} - minutes{offset_minutes};
-  return time_point_cast<system_clock::duration>(tp + nanoseconds{frac_ns});
+  // A time_point counts nanoseconds in an int64 (years 1677 to 2262): a time
+  // outside that is "overflowing", not undefined behaviour.
+  std::int64_t secs = tp.time_since_epoch().count(), ns = 0;
+  if (secs < 0 && frac_ns > 0) {  // (secs + 1) s - (1 s - frac): no overflow at the bottom
+    ++secs;
+    frac_ns -= 1000000000;
+  }
+  if (__builtin_mul_overflow(secs, std::int64_t{1000000000}, &ns) ||
+      __builtin_add_overflow(ns, frac_ns, &ns)) {
+    return std::nullopt;
+  }
+  return system_clock::time_point{duration_cast<system_clock::duration>(nanoseconds{ns})};
 }
 
 std::optional<bool> parse_query_bool(std::string_view s) {
