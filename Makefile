@@ -45,6 +45,7 @@ bench: build
 	@tools/install-deps.sh bench
 	bench/run.sh $(BUILD)/spritescript
 	bench/engine.sh $(BUILD)/spritescript
+	bench/client.sh $(BUILD)/spritescript
 
 format:
 	clang-format -i $$(git ls-files 'src/*.cpp' 'src/*.hpp' 'tests/*.cpp')
