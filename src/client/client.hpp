@@ -74,7 +74,7 @@ class Client;
 // incomplete. The Client must outlive the process.
 class ExecProcess {
  public:
-  ExecProcess(std::unique_ptr<WebSocket> socket, std::string op, bool tty, Client* client = nullptr,
+  ExecProcess(std::shared_ptr<WebSocket> socket, std::string op, bool tty, Client* client = nullptr,
               std::string sprite = {});
   ~ExecProcess();
 
@@ -106,7 +106,7 @@ class ExecProcess {
  private:
   asio::awaitable<void> resume(const Error& broke);
 
-  std::unique_ptr<WebSocket> socket_;
+  std::shared_ptr<WebSocket> socket_;  // shared with the close after the exit
   std::string op_;
   bool tty_;
   Client* client_;
@@ -163,7 +163,8 @@ class Client {
   asio::awaitable<std::unique_ptr<ExecProcess>> attach(const std::string& name,
                                                        const std::string& session_id,
                                                        CallOptions call = {});
-  // Runs to the end over the WebSocket, feeding `stdin_data` then EOF.
+  // Runs to the end over the WebSocket, feeding `stdin_data` then EOF (with
+  // no stdin data the command starts with its stdin closed).
   asio::awaitable<ExecResult> run(const std::string& name, const proto::ExecOptions& options,
                                   std::string stdin_data = {}, CallOptions call = {});
   // The same over HTTP POST exec (non-TTY only).

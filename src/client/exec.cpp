@@ -6,6 +6,7 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
 #include <cstdio>
@@ -73,9 +74,17 @@ std::optional<ExecEvent> decode(const WebSocket::Message& message, bool tty,
   }
 }
 
+asio::awaitable<void> close_quietly(std::shared_ptr<WebSocket> socket) {
+  try {
+    co_await socket->close(1000);
+  } catch (const std::exception&) {
+    // The server may have dropped the connection first: nothing to do.
+  }
+}
+
 }  // namespace
 
-ExecProcess::ExecProcess(std::unique_ptr<WebSocket> socket, std::string op, bool tty,
+ExecProcess::ExecProcess(std::shared_ptr<WebSocket> socket, std::string op, bool tty,
                          Client* client, std::string sprite)
     : socket_(std::move(socket)),
       op_(std::move(op)),
@@ -161,7 +170,9 @@ asio::awaitable<ExecEvent> ExecProcess::next() {
     if (event->type == ExecEvent::Type::exit) {
       exit_code_ = event->exit_code;
       closed_ = true;
-      co_await socket_->close(1000);
+      // The close handshake goes on in the background: the caller has its
+      // answer now (as the SDKs, which close without waiting).
+      asio::co_spawn(co_await asio::this_coro::executor, close_quietly(socket_), asio::detached);
     }
     co_return std::move(*event);
   }
@@ -334,7 +345,7 @@ struct Feed {
 asio::awaitable<void> feed_stdin(ExecProcess* process, std::string data,
                                  std::shared_ptr<Feed> feed) {
   try {
-    if (!data.empty()) co_await process->write(data);
+    co_await process->write(data);
     co_await process->close_stdin();
   } catch (const Error&) {
     // The command exited (or the connection broke) before taking it all:
@@ -348,10 +359,18 @@ asio::awaitable<void> feed_stdin(ExecProcess* process, std::string data,
 
 asio::awaitable<ExecResult> Client::run(const std::string& name, const proto::ExecOptions& options,
                                         std::string stdin_data, CallOptions call) {
-  auto process = co_await exec(name, options, call);
+  proto::ExecOptions query = options;
+  // No input: the server closes stdin at the start, no EOF frame needed.
+  if (stdin_data.empty() && !options.tty) query.stdin = false;
+  auto process = co_await exec(name, query, call);
   auto feed = std::make_shared<Feed>();
   feed->wake = std::make_unique<asio::steady_timer>(executor_, Clock::time_point::max());
-  asio::co_spawn(executor_, feed_stdin(process.get(), std::move(stdin_data), feed), asio::detached);
+  if (stdin_data.empty()) {
+    feed->done = true;
+  } else {
+    asio::co_spawn(executor_, feed_stdin(process.get(), std::move(stdin_data), feed),
+                   asio::detached);
+  }
   ExecResult result;
   std::optional<Error> failure;
   try {
