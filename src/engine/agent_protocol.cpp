@@ -11,8 +11,12 @@
 namespace spritescript::engine::agent_protocol {
 
 bool send(int socket, const boost::json::object& message, const std::vector<int>& fds) {
+  return try_send(socket, message, fds) == Sent::ok;
+}
+
+Sent try_send(int socket, const boost::json::object& message, const std::vector<int>& fds) {
   std::string text = boost::json::serialize(message);
-  if (text.size() > kMaxPacket || fds.size() > kMaxFds) return false;
+  if (text.size() > kMaxPacket || fds.size() > kMaxFds) return Sent::failed;
   iovec iov{text.data(), text.size()};
   msghdr msg{};
   msg.msg_iov = &iov;
@@ -29,8 +33,9 @@ bool send(int socket, const boost::json::object& message, const std::vector<int>
   }
   for (;;) {
     ssize_t n = ::sendmsg(socket, &msg, MSG_NOSIGNAL);
-    if (n >= 0) return true;
-    if (errno != EINTR) return false;
+    if (n >= 0) return Sent::ok;
+    if (errno == EAGAIN || errno == EWOULDBLOCK) return Sent::would_block;
+    if (errno != EINTR) return Sent::failed;
   }
 }
 

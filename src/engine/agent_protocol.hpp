@@ -29,8 +29,12 @@ namespace spritescript::engine::agent_protocol {
 constexpr std::size_t kMaxPacket = std::size_t{1024} * 1024;  // argv + env of one spawn
 constexpr std::size_t kMaxFds = 4;
 
-// Blocking or not as the socket is; returns false when the packet could not
-// be sent (peer gone, or EAGAIN on a non-blocking socket).
+enum class Sent { ok, would_block, failed };
+
+// Blocking or not as the socket is: would_block only on a non-blocking
+// socket whose peer has not read enough yet; failed when the peer is gone.
+Sent try_send(int socket, const boost::json::object& message, const std::vector<int>& fds = {});
+// try_send() == Sent::ok.
 bool send(int socket, const boost::json::object& message, const std::vector<int>& fds = {});
 
 enum class Received { message, would_block, closed, malformed };

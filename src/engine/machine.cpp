@@ -174,7 +174,7 @@ asio::awaitable<Spawned> Machine::spawn(const SpawnSpec& spec) {
                        {"tty", spec.tty},   {"rows", spec.rows}, {"cols", spec.cols}};
   auto pending = std::make_shared<Pending>(executor_);
   pending_[req] = pending;
-  if (!protocol::send(socket_, message)) {
+  if (!post(std::move(message))) {
     pending_.erase(req);
     throw std::runtime_error("the sprite's agent is not answering");
   }
@@ -207,15 +207,49 @@ void Machine::on_exit(int pid, std::function<void(int)> callback) {
 }
 
 void Machine::signal(int pid, int signo) {
-  if (socket_ >= 0) protocol::send(socket_, {{"op", "signal"}, {"pid", pid}, {"signal", signo}});
+  post({{"op", "signal"}, {"pid", pid}, {"signal", signo}});
 }
 
 void Machine::freeze() {
-  if (socket_ >= 0) protocol::send(socket_, {{"op", "freeze"}});
+  post({{"op", "freeze"}});
 }
 
 void Machine::thaw() {
-  if (socket_ >= 0) protocol::send(socket_, {{"op", "thaw"}});
+  post({{"op", "thaw"}});
+}
+
+bool Machine::post(json::object message) {
+  if (socket_ < 0) return false;
+  if (outbox_.empty()) {
+    auto sent = protocol::try_send(socket_, message);
+    if (sent == protocol::Sent::ok) return true;
+    if (sent == protocol::Sent::failed) return false;
+  }
+  // Never dropped: a lost signal leaves a process running that the user
+  // asked to stop (1,000 KILLs at once filled the socket).
+  outbox_.push_back(std::move(message));
+  if (!draining_) {
+    draining_ = true;
+    asio::co_spawn(executor_, drain_outbox(), asio::detached);
+  }
+  return true;
+}
+
+asio::awaitable<void> Machine::drain_outbox() {
+  auto self = shared_from_this();
+  while (socket_ >= 0 && !outbox_.empty()) {
+    auto sent = protocol::try_send(socket_, outbox_.front());
+    if (sent == protocol::Sent::ok) {
+      outbox_.pop_front();
+      continue;
+    }
+    if (sent == protocol::Sent::failed) break;
+    auto [ec] = co_await watcher_->descriptor.async_wait(asio::posix::stream_descriptor::wait_write,
+                                                         kAsTuple);
+    if (ec) break;
+  }
+  outbox_.clear();
+  draining_ = false;
 }
 
 void Machine::stop() {

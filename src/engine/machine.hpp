@@ -10,6 +10,7 @@
 #include <boost/asio/awaitable.hpp>
 #include <boost/json/object.hpp>
 
+#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
@@ -71,6 +72,11 @@ class Machine : public std::enable_shared_from_this<Machine> {
   boost::asio::awaitable<void> read_loop();
   void dispatch(boost::json::object message, std::vector<int> fds);
   void went_down();
+  // Sends to the agent in order; when its socket is full (a burst of
+  // signals or spawns), queues and drains once it can take more. False
+  // only when the agent is gone.
+  bool post(boost::json::object message);
+  boost::asio::awaitable<void> drain_outbox();
 
   boost::asio::any_io_executor executor_;
   int socket_;
@@ -82,6 +88,8 @@ class Machine : public std::enable_shared_from_this<Machine> {
   std::map<int, std::function<void(int)>> exit_callbacks_;
   std::map<int, int> early_exits_;  // exits heard before anyone asked
   std::shared_ptr<Pending> ready_;
+  std::deque<boost::json::object> outbox_;
+  bool draining_ = false;
 };
 
 }  // namespace spritescript::engine

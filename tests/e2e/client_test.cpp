@@ -383,3 +383,23 @@ TEST_CASE("client: configuration from the environment", "[client][config]") {
   CHECK_THROWS_AS(client::Endpoint::parse("ftp://x"), client::Error);
   CHECK_THROWS_AS(client::Endpoint::parse("http://x:99999"), client::Error);
 }
+
+namespace {
+
+asio::awaitable<int> flood_then_term(client::ExecProcess& process, int count) {
+  for (int i = 0; i < count; ++i) co_await process.signal("CONT");
+  co_await process.signal("TERM");
+  auto [out, code] = co_await drain(process);
+  co_return code;
+}
+
+}  // namespace
+
+TEST_CASE("client: a burst of signals is delivered in order, none dropped", "[client][signal]") {
+  // Thousands of signal messages fill the engine's socket to the sprite's
+  // agent; the last one (TERM) must still arrive.
+  Fixture f;
+  f.create("burst");
+  auto process = run(f.io, f.api.exec("burst", command({"sleep", "60"})));
+  CHECK(run(f.io, flood_then_term(*process, 5000)) == 143);
+}
