@@ -130,12 +130,13 @@ class WebSocketSubscriber final : public Subscriber {
   WebSocketSubscriber(std::shared_ptr<WebSocket> ws, bool tty)
       : ws_(std::move(ws)), tty_(tty), last_write_(std::chrono::steady_clock::now()) {}
 
+  // Frames of at most 64 KiB (spec §3.4): a stream id (none with a TTY)
+  // and up to kMaxFrameData bytes of output.
   asio::awaitable<bool> output(std::uint8_t stream, std::string_view data) override {
     last_write_ = std::chrono::steady_clock::now();
-    if (tty_) co_return co_await ws_->write(true, data);
-    frame_.assign(1, static_cast<char>(stream));
-    frame_.append(data);
-    co_return co_await ws_->write(true, frame_);
+    const char id = static_cast<char>(stream);
+    const std::string_view prefix = tty_ ? std::string_view() : std::string_view(&id, 1);
+    co_return co_await ws_->write_binary(prefix, data, kMaxFrameData);
   }
 
   asio::awaitable<void> exited(int code) override {
@@ -170,7 +171,6 @@ class WebSocketSubscriber final : public Subscriber {
   std::shared_ptr<WebSocket> ws_;
   bool tty_;
   std::chrono::steady_clock::time_point last_write_;
-  std::string frame_;
 };
 
 class HttpSubscriber final : public Subscriber {
@@ -181,16 +181,12 @@ class HttpSubscriber final : public Subscriber {
   }
 
   asio::awaitable<bool> output(std::uint8_t stream, std::string_view data) override {
-    // One frame per chunk, each small (the client reads a chunk as a frame).
-    while (!data.empty()) {
-      std::size_t n = std::min(data.size(), kHttpFrame);
-      frame_.assign(1, static_cast<char>(stream));
-      frame_.append(data.substr(0, n));
-      if (!co_await exchange_.write_chunk(frame_)) {
-        done_.cancel();
-        co_return false;
-      }
-      data.remove_prefix(n);
+    // One frame per chunk, each small (the client reads a chunk as a frame);
+    // all of `data` in one write.
+    const char id = static_cast<char>(stream);
+    if (!co_await exchange_.write_chunks(std::string_view(&id, 1), data, kHttpFrame)) {
+      done_.cancel();
+      co_return false;
     }
     co_return true;
   }
@@ -209,7 +205,6 @@ class HttpSubscriber final : public Subscriber {
  private:
   HttpExchange& exchange_;
   asio::steady_timer done_;
-  std::string frame_;
 };
 
 HttpResponse sandbox_error(const std::string& why) {

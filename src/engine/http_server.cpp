@@ -7,6 +7,8 @@
 #include <boost/beast/http.hpp>
 #include <boost/beast/websocket.hpp>
 
+#include <algorithm>
+#include <array>
 #include <chrono>
 #include <cstdio>
 
@@ -23,6 +25,14 @@ namespace {
 constexpr std::uint64_t kMaxBody = std::uint64_t{64} * 1024 * 1024;
 constexpr std::uint64_t kMaxWebSocketMessage = std::uint64_t{64} * 1024 * 1024;
 constexpr auto kAsTuple = asio::as_tuple(use_awaitable);
+
+// A completion condition for asio::async_write: everything, as transfer_all,
+// but in socket writes as large as the kernel takes rather than 64 KiB each.
+struct LargeWrites {
+  std::size_t operator()(const boost::system::error_code& ec, std::size_t) const {
+    return ec ? 0 : std::size_t{1} << 30;
+  }
+};
 
 class BeastWebSocket final : public WebSocket {
  public:
@@ -69,6 +79,24 @@ class BeastWebSocket final : public WebSocket {
     co_return ok;
   }
 
+  asio::awaitable<bool> write_binary(std::string_view prefix, std::string_view data,
+                                     std::size_t max_payload) override {
+    co_await lock_.lock();
+    bool ok = open_ && !closing_ && max_payload > 0;
+    if (ok) ws_.binary(true);
+    while (ok && !data.empty()) {
+      std::size_t n = std::min(data.size(), max_payload);
+      message_[0] = asio::const_buffer(prefix.data(), prefix.size());
+      message_[1] = asio::const_buffer(data.data(), n);
+      auto [ec, written] = co_await ws_.async_write(message_, kAsTuple);
+      if (ec) open_ = false;
+      ok = !ec;
+      data.remove_prefix(n);
+    }
+    lock_.unlock();
+    co_return ok;
+  }
+
   asio::awaitable<void> close(std::uint16_t code) override {
     co_await lock_.lock();
     if (open_ && !closing_) {
@@ -84,6 +112,7 @@ class BeastWebSocket final : public WebSocket {
  private:
   websocket::stream<beast::tcp_stream> ws_;
   AsyncMutex lock_;
+  std::array<asio::const_buffer, 2> message_;  // write_binary's message being written
   beast::flat_buffer buffer_;
   bool open_ = false;
   bool closing_ = false;
@@ -136,6 +165,15 @@ class BeastExchange final : public HttpExchange {
     co_return streaming_ok_;
   }
 
+  asio::awaitable<bool> write_chunks(std::string_view prefix, std::string_view data,
+                                     std::size_t max_payload) override {
+    if (!streaming_ok_ || data.empty() || max_payload == 0) co_return streaming_ok_;
+    gather_chunks(prefix, data, max_payload);
+    auto [ec, n] = co_await asio::async_write(stream_, chunks_, LargeWrites{}, kAsTuple);
+    if (ec) streaming_ok_ = false;
+    co_return streaming_ok_;
+  }
+
   asio::awaitable<void> finish_stream() override {
     if (!streaming_ok_) co_return;
     auto [ec, n] = co_await asio::async_write(stream_, http::make_chunk_last(), kAsTuple);
@@ -156,6 +194,33 @@ class BeastExchange final : public HttpExchange {
   bool reusable() const { return reusable_; }
 
  private:
+  // Fills chunks_ with the chunked encoding of `data` cut into pieces:
+  // size line, prefix, piece, CRLF; the small parts live in chunk_heads_.
+  void gather_chunks(std::string_view prefix, std::string_view data, std::size_t max_payload) {
+    chunk_heads_.clear();
+    std::vector<std::size_t> ends;  // where each piece's head ends in chunk_heads_
+    char hex[2 * sizeof(std::size_t) + 1];
+    for (std::size_t at = 0; at < data.size(); at += max_payload) {
+      std::size_t n = std::min(data.size() - at, max_payload);
+      if (at > 0) chunk_heads_ += "\r\n";
+      int len = std::snprintf(hex, sizeof hex, "%zx", prefix.size() + n);
+      chunk_heads_.append(hex, static_cast<std::size_t>(len));
+      chunk_heads_ += "\r\n";
+      chunk_heads_ += prefix;
+      ends.push_back(chunk_heads_.size());
+    }
+    chunk_heads_ += "\r\n";
+    chunks_.clear();
+    std::size_t head = 0;
+    for (std::size_t i = 0; i < ends.size(); ++i) {
+      std::size_t at = i * max_payload;
+      chunks_.emplace_back(chunk_heads_.data() + head, ends[i] - head);
+      chunks_.emplace_back(data.data() + at, std::min(data.size() - at, max_payload));
+      head = ends[i];
+    }
+    chunks_.emplace_back(chunk_heads_.data() + head, chunk_heads_.size() - head);
+  }
+
   template <class Message>
   void set_headers(Message& res, const Headers& extra) {
     for (const auto& [k, v] : common_) res.set(k, v);
@@ -169,6 +234,8 @@ class BeastExchange final : public HttpExchange {
   bool answered_ = false;
   bool reusable_ = false;
   bool streaming_ok_ = false;
+  std::string chunk_heads_;
+  std::vector<asio::const_buffer> chunks_;
 };
 
 HttpResponse json_error(int status, const char* code, const char* message) {

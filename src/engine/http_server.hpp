@@ -6,6 +6,7 @@
 
 #include <boost/asio/awaitable.hpp>
 
+#include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -59,6 +60,12 @@ class WebSocket {
   virtual asio::awaitable<std::optional<Message>> read() = 0;
   // False when the connection is gone (the message was dropped).
   virtual asio::awaitable<bool> write(bool binary, std::string_view data) = 0;
+  // Sends `data` as consecutive binary messages, each `prefix` followed by
+  // at most `max_payload` bytes of `data`, in order and with nothing else
+  // between them. Completes when all are on the wire; false when the
+  // connection is gone.
+  virtual asio::awaitable<bool> write_binary(std::string_view prefix, std::string_view data,
+                                             std::size_t max_payload) = 0;
   // Sends a close frame with `code` (once); later writes fail.
   virtual asio::awaitable<void> close(std::uint16_t code) = 0;
   virtual bool is_open() const = 0;
@@ -76,6 +83,10 @@ class HttpExchange {
   // client went away.
   virtual asio::awaitable<bool> start_stream(int status, std::string content_type) = 0;
   virtual asio::awaitable<bool> write_chunk(std::string_view data) = 0;
+  // Consecutive chunks, each `prefix` followed by at most `max_payload`
+  // bytes of `data`, written together (one gather write, no copy).
+  virtual asio::awaitable<bool> write_chunks(std::string_view prefix, std::string_view data,
+                                             std::size_t max_payload) = 0;
   virtual asio::awaitable<void> finish_stream() = 0;
   // Completes the upgrade (101 with `headers`); nullptr when it failed.
   virtual asio::awaitable<std::shared_ptr<WebSocket>> accept_websocket(Headers headers) = 0;

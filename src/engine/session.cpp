@@ -1,5 +1,6 @@
 #include "engine/session.hpp"
 
+#include <fcntl.h>
 #include <sys/ioctl.h>
 #include <termios.h>
 #include <unistd.h>
@@ -12,6 +13,7 @@
 
 #include <algorithm>
 #include <csignal>
+#include <cstring>
 
 #include "proto/values.hpp"
 
@@ -21,9 +23,14 @@ namespace spritescript::engine {
 namespace {
 
 constexpr auto kAsTuple = asio::as_tuple(asio::use_awaitable);
-// One non-TTY frame is a stream byte and at most this much (spec §3.4: keep
-// server frames <= 64 KiB).
-constexpr std::size_t kReadChunk = 65535;
+// What a pump reads at once: at first as much as one frame holds. Once a
+// read fills that, the producer is fast: the pipe grows to 1 MiB (the most
+// an unprivileged process may ask for) and reads to as many whole frames as
+// fit in it, so each MiB costs one read and one wake-up instead of sixteen
+// (subscribers cut a read into frames; whole frames, no runt at the end).
+constexpr std::size_t kFirstRead = kMaxFrameData;
+constexpr int kLargePipe = 1024 * 1024;
+constexpr std::size_t kLargeRead = (kLargePipe / kMaxFrameData) * kMaxFrameData;
 // Output kept for clients that attach later (scrollback).
 constexpr std::size_t kRetainedBytes = std::size_t{1024} * 1024;
 // After the process exits, output still in flight is drained; a pipe that a
@@ -113,28 +120,71 @@ void Session::start() {
   if (subscribers_.empty()) arm_disconnect_timer();  // started detached
 }
 
+Session::Buffer Session::take_buffer(std::size_t capacity) {
+  while (!spare_.empty()) {
+    Buffer buffer = std::move(spare_.back());
+    spare_.pop_back();
+    if (buffer.capacity >= capacity) return buffer;
+  }
+  return {std::make_unique_for_overwrite<char[]>(capacity), capacity};
+}
+
 asio::awaitable<void> Session::pump(asio::posix::stream_descriptor& source, std::uint8_t stream) {
   auto self = shared_from_this();
-  std::string buffer(kReadChunk, '\0');
+  std::size_t read_size = kFirstRead;
+  Buffer buffer = take_buffer(read_size);
   for (;;) {
-    auto [ec, n] = co_await source.async_read_some(asio::buffer(buffer), kAsTuple);
+    auto [ec, n] = co_await source.async_read_some(
+        asio::buffer(buffer.bytes.get(), std::min(buffer.capacity, read_size)), kAsTuple);
     if (ec || n == 0) break;  // EOF, EIO (pty with no writer left), or given up
+    if (n == read_size && read_size < kLargeRead) {
+      if (!info_.tty) {
+        // Best effort: past the user's pipe quota the kernel refuses.
+        ::fcntl(source.native_handle(), F_SETPIPE_SZ, kLargePipe);
+      }
+      read_size = kLargeRead;
+    }
     progress_ = true;
     bytes_out_ += n;
     last_activity_ = std::chrono::system_clock::now();
-    co_await deliver(stream, std::string_view(buffer.data(), n));
+    co_await deliver(stream, buffer, n);
+    if (buffer.capacity < read_size) buffer = take_buffer(read_size);
   }
   --open_pumps_;
   drain_timer_.cancel();
 }
 
-asio::awaitable<void> Session::deliver(std::uint8_t stream, std::string_view data) {
+asio::awaitable<void> Session::deliver(std::uint8_t stream, Buffer& buffer, std::size_t n) {
   co_await delivery_.lock();
   Unlock unlock{delivery_};
-  retained_.push_back({stream, std::string(data)});
-  retained_bytes_ += data.size();
-  while (retained_bytes_ > kRetainedBytes && retained_.size() > 1) {
-    retained_bytes_ -= retained_.front().data.size();
+  // A well-filled buffer is kept as it is; a little output is copied so
+  // that a trickle of small reads does not pin a big buffer each.
+  if (n >= buffer.capacity / 2) {
+    retained_.push_back({stream, std::move(buffer), 0, n});
+    buffer = {};
+  } else {
+    Buffer copy{std::make_unique_for_overwrite<char[]>(n), n};
+    std::memcpy(copy.bytes.get(), buffer.bytes.get(), n);
+    retained_.push_back({stream, std::move(copy), 0, n});
+  }
+  // (This view stays valid: a chunk is at most one read, less than the
+  // limit, so the trimming below never drops the newest.)
+  const std::string_view data = retained_.back().data();
+  retained_bytes_ += n;
+  // Exactly the last kRetainedBytes are kept; whole chunks that fall out
+  // lend their memory to the next reads.
+  while (retained_bytes_ > kRetainedBytes) {
+    Chunk& front = retained_.front();
+    std::size_t excess = retained_bytes_ - kRetainedBytes;
+    if (front.end - front.begin > excess) {
+      front.begin += excess;
+      retained_bytes_ -= excess;
+      break;
+    }
+    retained_bytes_ -= front.end - front.begin;
+    if (front.buffer.capacity >= kFirstRead && spare_.empty()) {
+      spare_.push_back(std::move(front.buffer));
+    }
     retained_.pop_front();
   }
   auto subscribers = subscribers_;
@@ -149,7 +199,7 @@ asio::awaitable<bool> Session::attach(std::shared_ptr<Subscriber> subscriber) {
   Unlock unlock{delivery_};
   if (exit_code_) co_return false;
   for (const auto& chunk : retained_) {
-    if (!co_await subscriber->output(chunk.stream, chunk.data)) co_return true;
+    if (!co_await subscriber->output(chunk.stream, chunk.data())) co_return true;
   }
   subscribers_.push_back(std::move(subscriber));
   disconnect_timer_.cancel();

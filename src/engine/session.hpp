@@ -10,6 +10,7 @@
 #include <boost/asio/steady_timer.hpp>
 
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <deque>
 #include <functional>
@@ -26,6 +27,12 @@ namespace spritescript::engine {
 
 // Stream ids of the non-TTY framing (spec §3.4); TTY output uses kStdout.
 enum : std::uint8_t { kStdin = 0, kStdout = 1, kStderr = 2, kExit = 3, kStdinEof = 4 };
+
+// The most output one WebSocket frame carries (after its stream id). Spec
+// §3.4 asks for frames <= 64 KiB; a 65532-byte message has a 4-byte header,
+// so each frame is exactly 64 KiB on the wire, one socket write (Asio writes
+// at most 64 KiB per call; one byte more would take two).
+constexpr std::size_t kMaxFrameData = 65531;
 
 // Someone receiving a session's output: a WebSocket, or an HTTP exec body.
 class Subscriber {
@@ -84,13 +91,24 @@ class Session : public std::enable_shared_from_this<Session> {
   std::function<void(int)> on_finished;
 
  private:
+  // Memory that a pump reads into; once filled it becomes a Chunk of the
+  // scrollback as it is (no copy) and comes back when the scrollback drops it.
+  struct Buffer {
+    std::unique_ptr<char[]> bytes;
+    std::size_t capacity = 0;
+  };
   struct Chunk {
     std::uint8_t stream;
-    std::string data;
+    Buffer buffer;
+    std::size_t begin, end;  // the part still retained
+    std::string_view data() const { return {buffer.bytes.get() + begin, end - begin}; }
   };
   boost::asio::awaitable<void> pump(boost::asio::posix::stream_descriptor& source,
                                     std::uint8_t stream);
-  boost::asio::awaitable<void> deliver(std::uint8_t stream, std::string_view data);
+  // Retains buffer's first `n` bytes (taking the buffer or copying them) and
+  // sends them to every subscriber.
+  boost::asio::awaitable<void> deliver(std::uint8_t stream, Buffer& buffer, std::size_t n);
+  Buffer take_buffer(std::size_t capacity);
   boost::asio::awaitable<void> finish(int code);
   void arm_disconnect_timer();
 
@@ -114,6 +132,7 @@ class Session : public std::enable_shared_from_this<Session> {
   std::vector<std::shared_ptr<Subscriber>> subscribers_;
   std::deque<Chunk> retained_;
   std::size_t retained_bytes_ = 0;
+  std::vector<Buffer> spare_;     // read buffers the scrollback gave back
   std::optional<int> exit_code_;  // set once the exit was delivered
   bool exiting_ = false;
 };
