@@ -111,7 +111,7 @@ Headers upgrade_headers() {
   return {{"X-Sprite-Capabilities", "signal"}};
 }
 
-std::string session_info(const Session& s, bool owner) {
+json::object session_info_object(const Session& s, bool owner) {
   json::object o{{"type", "session_info"},
                  {"session_id", std::to_string(s.id())},  // a string: Go decodes one (§3.6.3)
                  {"command", s.command_line()},
@@ -122,13 +122,32 @@ std::string session_info(const Session& s, bool owner) {
     o["cols"] = s.info().cols;
     o["rows"] = s.info().rows;
   }
-  return json::serialize(o);
+  return o;
+}
+
+std::string session_info(const Session& s, bool owner) {
+  return json::serialize(session_info_object(s, owner));
 }
 
 class WebSocketSubscriber final : public Subscriber {
  public:
-  WebSocketSubscriber(std::shared_ptr<WebSocket> ws, bool tty)
-      : ws_(std::move(ws)), tty_(tty), last_write_(std::chrono::steady_clock::now()) {}
+  // `greeting`: the session_info an attach sends from attached(), with the
+  // replay's offset (a new command's is sent before the session starts).
+  WebSocketSubscriber(std::shared_ptr<WebSocket> ws, bool tty,
+                      std::optional<json::object> greeting = std::nullopt)
+      : ws_(std::move(ws)),
+        tty_(tty),
+        greeting_(std::move(greeting)),
+        last_write_(std::chrono::steady_clock::now()) {}
+
+  // session_info first, before any output (JS drops binary frames until it);
+  // replay_offset is spritescript's extension: with it a client that lost
+  // its connection resumes exactly (docs/client.md).
+  asio::awaitable<bool> attached(std::uint64_t replay_offset) override {
+    if (!greeting_) co_return true;
+    (*greeting_)["replay_offset"] = replay_offset;
+    co_return co_await ws_->write(false, json::serialize(*greeting_));
+  }
 
   // Frames of at most 64 KiB (spec §3.4): a stream id (none with a TTY)
   // and up to kMaxFrameData bytes of output.
@@ -170,6 +189,7 @@ class WebSocketSubscriber final : public Subscriber {
  private:
   std::shared_ptr<WebSocket> ws_;
   bool tty_;
+  std::optional<json::object> greeting_;
   std::chrono::steady_clock::time_point last_write_;
 };
 
@@ -393,11 +413,11 @@ asio::awaitable<void> ExecApi::attach_websocket(HttpExchange& exchange, const st
   auto ws = co_await exchange.accept_websocket(upgrade_headers());
   if (!ws) co_return;
   const bool tty = session->info().tty;
-  auto subscriber = std::make_shared<WebSocketSubscriber>(ws, tty);
-  // session_info first, before any output (JS drops binary frames until it).
-  if (!co_await ws->write(false, session_info(*session, false))) co_return;
+  auto subscriber =
+      std::make_shared<WebSocketSubscriber>(ws, tty, session_info_object(*session, false));
   if (!co_await session->attach(subscriber)) {
-    co_await ws->close(1000);  // it ended between the lookup and now
+    // It ended between the lookup and now.
+    if (co_await ws->write(false, session_info(*session, false))) co_await ws->close(1000);
   } else {
     asio::co_spawn(co_await asio::this_coro::executor, keep_alive(subscriber), asio::detached);
   }

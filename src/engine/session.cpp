@@ -171,6 +171,7 @@ asio::awaitable<void> Session::deliver(std::uint8_t stream, Buffer& buffer, std:
   // limit, so the trimming below never drops the newest.)
   const std::string_view data = retained_.back().data();
   retained_bytes_ += n;
+  delivered_bytes_ += n;
   // Exactly the last kRetainedBytes are kept; whole chunks that fall out
   // lend their memory to the next reads.
   while (retained_bytes_ > kRetainedBytes) {
@@ -198,6 +199,7 @@ asio::awaitable<bool> Session::attach(std::shared_ptr<Subscriber> subscriber) {
   co_await delivery_.lock();
   Unlock unlock{delivery_};
   if (exit_code_) co_return false;
+  if (!co_await subscriber->attached(delivered_bytes_ - retained_bytes_)) co_return true;
   for (const auto& chunk : retained_) {
     if (!co_await subscriber->output(chunk.stream, chunk.data())) co_return true;
   }

@@ -41,6 +41,10 @@ class Subscriber {
   // False when the client is gone; it is then detached.
   virtual boost::asio::awaitable<bool> output(std::uint8_t stream, std::string_view data) = 0;
   virtual boost::asio::awaitable<void> exited(int code) = 0;
+  // Called on attach just before the replay, in order with the output:
+  // `replay_offset` counts the output bytes before the first replayed one.
+  // False when the client is gone.
+  virtual boost::asio::awaitable<bool> attached(std::uint64_t replay_offset) { co_return true; }
 };
 
 class Session : public std::enable_shared_from_this<Session> {
@@ -119,6 +123,7 @@ class Session : public std::enable_shared_from_this<Session> {
   std::int64_t created_unix_;
   std::chrono::system_clock::time_point created_, last_activity_;
   std::uint64_t bytes_out_ = 0;
+  std::uint64_t delivered_bytes_ = 0;  // output through deliver(), retained or not
 
   std::optional<boost::asio::posix::stream_descriptor> stdin_, stdout_, stderr_;
   bool started_ = false;

@@ -343,13 +343,12 @@ TEST_CASE("client faults: HTTP exec cut mid-body says output may be incomplete",
 
 // --- WebSocket exec ------------------------------------------------------------
 
-// The client reattaches only when the server's session_info on attach says
-// where its replay starts (replay_offset); until the engine sends it, the
-// client fails (correctly) saying output may be incomplete: hence mayfail.
+// The client reattaches when the server's session_info on attach says where
+// its replay starts (replay_offset, the local engine's extension).
 TEST_CASE(
     "client faults: an exec whose WebSocket is cut mid-output reattaches, no byte lost or "
     "repeated",
-    "[client][faults][!mayfail]") {
+    "[client][faults]") {
   Fixture f;
   f.create("wx");
   const std::string expected = seq_output(30000) + "end\n";
