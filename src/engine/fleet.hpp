@@ -24,11 +24,13 @@
 #include <string>
 #include <vector>
 
-#include "engine/async_mutex.hpp"
 #include "engine/machine.hpp"
 #include "engine/session.hpp"
+#include "util/async_mutex.hpp"
 
 namespace spritescript::engine {
+
+using util::AsyncMutex;
 
 class Store;
 

@@ -1,6 +1,6 @@
 #include "engine/http_server.hpp"
 
-#include "engine/async_mutex.hpp"
+#include "util/async_mutex.hpp"
 
 #include <boost/asio.hpp>
 #include <boost/beast/core.hpp>
@@ -13,6 +13,8 @@
 #include <cstdio>
 
 namespace spritescript::engine {
+
+using util::AsyncMutex;
 
 namespace beast = boost::beast;
 namespace http = beast::http;

@@ -20,10 +20,12 @@
 #include <string_view>
 #include <vector>
 
-#include "engine/async_mutex.hpp"
 #include "engine/machine.hpp"
+#include "util/async_mutex.hpp"
 
 namespace spritescript::engine {
+
+using util::AsyncMutex;
 
 // Stream ids of the non-TTY framing (spec §3.4); TTY output uses kStdout.
 enum : std::uint8_t { kStdin = 0, kStdout = 1, kStderr = 2, kExit = 3, kStdinEof = 4 };

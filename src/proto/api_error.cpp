@@ -1,33 +1,13 @@
 #include "proto/api_error.hpp"
 
-#include <boost/json.hpp>
+#include "proto/json_fields.hpp"
 
-#include <algorithm>
-#include <cmath>
-#include <cstdint>
-#include <limits>
+#include <boost/json.hpp>
 
 namespace json = boost::json;
 
 namespace spritescript::proto {
 namespace {
-
-// Numbers beyond int saturate: a cast of an out-of-range double is undefined
-// behaviour, and wrapping would turn retry_after_seconds 2^32 into 0.
-std::optional<int> int_field(const json::object& o, std::string_view key) {
-  constexpr int kMin = std::numeric_limits<int>::min(), kMax = std::numeric_limits<int>::max();
-  const json::value* v = o.if_contains(key);
-  if (!v) return std::nullopt;
-  if (v->is_int64()) return static_cast<int>(std::clamp<std::int64_t>(v->as_int64(), kMin, kMax));
-  if (v->is_uint64()) return static_cast<int>(std::min<std::uint64_t>(v->as_uint64(), kMax));
-  if (v->is_double()) {
-    // Boost.JSON 1.81 reads 0e320 (zero with an exponent past 308) as NaN.
-    double d = v->as_double();
-    if (std::isnan(d)) return 0;
-    return d <= kMin ? kMin : d >= kMax ? kMax : static_cast<int>(d);
-  }
-  return std::nullopt;
-}
 
 std::string string_field(const json::object& o, std::string_view key) {
   const json::value* v = o.if_contains(key);
@@ -45,10 +25,10 @@ ApiError parse_error_body(int status, std::string_view body) {
     const json::object& o = doc.as_object();
     e.code = string_field(o, "error");
     e.message = string_field(o, "message");
-    e.retry_after_seconds = int_field(o, "retry_after_seconds");
-    e.limit = int_field(o, "limit");
-    e.window_seconds = int_field(o, "window_seconds");
-    e.current_count = int_field(o, "current_count");
+    e.retry_after_seconds = fields::int_of(o, "retry_after_seconds");
+    e.limit = fields::int_of(o, "limit");
+    e.window_seconds = fields::int_of(o, "window_seconds");
+    e.current_count = fields::int_of(o, "current_count");
     if (e.message.empty()) {
       // {"errors": ["invalid x", ...]}: validation errors joined.
       if (const json::value* errs = o.if_contains("errors"); errs && errs->is_array()) {

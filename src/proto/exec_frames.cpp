@@ -1,10 +1,8 @@
 #include "proto/exec_frames.hpp"
 
-#include <boost/json.hpp>
+#include "proto/json_fields.hpp"
 
-#include <algorithm>
-#include <cmath>
-#include <limits>
+#include <boost/json.hpp>
 
 namespace spritescript::proto {
 
@@ -36,57 +34,10 @@ int exit_code_of(const Frame& exit_frame) {
   return static_cast<unsigned char>(exit_frame.payload[0]);
 }
 
-namespace {
-
-// Doubles beyond the range saturate (casting one is undefined behaviour);
-// int32_field saturates too, so an exit code of 2^32 does not wrap to 0.
-std::int64_t int_field(const json::object& o, std::string_view key) {
-  constexpr auto kMax = std::numeric_limits<std::int64_t>::max();
-  const auto* v = o.if_contains(key);
-  if (!v) return 0;
-  if (v->is_int64()) return v->as_int64();
-  // Above 2^63 wraps negative, as before: replay_offset ignores such a value.
-  if (v->is_uint64()) return static_cast<std::int64_t>(v->as_uint64());
-  if (v->is_double()) {
-    // 2^63 is exact as a double; kMax is not (it rounds up to 2^63).
-    // Boost.JSON 1.81 reads 0e320 (zero with an exponent past 308) as NaN.
-    double d = v->as_double();
-    if (std::isnan(d)) return 0;
-    if (d >= 9223372036854775808.0) return kMax;
-    if (d <= -9223372036854775808.0) return std::numeric_limits<std::int64_t>::min();
-    return static_cast<std::int64_t>(d);
-  }
-  if (v->is_string()) {
-    try {
-      return std::stoll(std::string(v->as_string()));
-    } catch (const std::exception&) {
-      return 0;
-    }
-  }
-  return 0;
-}
-
-std::string string_field(const json::object& o, std::string_view key) {
-  const auto* v = o.if_contains(key);
-  if (!v) return {};
-  if (v->is_string()) return std::string(v->as_string());
-  if (v->is_int64()) return std::to_string(v->as_int64());
-  if (v->is_uint64()) return std::to_string(v->as_uint64());
-  return {};
-}
-
-int int32_field(const json::object& o, std::string_view key) {
-  return static_cast<int>(std::clamp<std::int64_t>(int_field(o, key),
-                                                   std::numeric_limits<int>::min(),
-                                                   std::numeric_limits<int>::max()));
-}
-
-bool bool_field(const json::object& o, std::string_view key) {
-  const auto* v = o.if_contains(key);
-  return v && v->is_bool() && v->as_bool();
-}
-
-}  // namespace
+using fields::flag_of;
+using fields::int64_of;
+using fields::int_of;
+using fields::text_of;
 
 std::optional<ControlMessage> parse_control_message(std::string_view text) {
   json::error_code ec;
@@ -99,26 +50,26 @@ std::optional<ControlMessage> parse_control_message(std::string_view text) {
   ControlMessage m;
   if (t == "session_info") {
     m.type = ControlMessage::Type::session_info;
-    m.session.session_id = string_field(o, "session_id");
-    m.session.command = string_field(o, "command");
-    m.session.created = int_field(o, "created");
-    m.session.tty = bool_field(o, "tty");
-    m.session.is_owner = bool_field(o, "is_owner");
-    m.session.cols = int32_field(o, "cols");
-    m.session.rows = int32_field(o, "rows");
+    m.session.session_id = text_of(o, "session_id");
+    m.session.command = text_of(o, "command");
+    m.session.created = int64_of(o, "created").value_or(0);
+    m.session.tty = flag_of(o, "tty");
+    m.session.is_owner = flag_of(o, "is_owner");
+    m.session.cols = int_of(o, "cols").value_or(0);
+    m.session.rows = int_of(o, "rows").value_or(0);
     if (const auto* offset = o.if_contains("replay_offset"); offset && offset->is_number()) {
-      auto value = int_field(o, "replay_offset");
+      auto value = int64_of(o, "replay_offset").value_or(-1);
       if (value >= 0) m.session.replay_offset = static_cast<std::uint64_t>(value);
     }
   } else if (t == "exit") {
     m.type = ControlMessage::Type::exit;
-    m.exit_code = int32_field(o, "exit_code");
+    m.exit_code = int_of(o, "exit_code").value_or(0);
   } else if (t == "port_opened" || t == "port_closed") {
     m.type = ControlMessage::Type::port;
     m.port.opened = t == "port_opened";
-    m.port.port = int32_field(o, "port");
-    m.port.address = string_field(o, "address");
-    m.port.pid = int32_field(o, "pid");
+    m.port.port = int_of(o, "port").value_or(0);
+    m.port.address = text_of(o, "address");
+    m.port.pid = int_of(o, "pid").value_or(0);
   } else if (t == "keepalive") {
     m.type = ControlMessage::Type::keepalive;
   }

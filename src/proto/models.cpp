@@ -1,5 +1,6 @@
 #include "proto/models.hpp"
 
+#include "proto/json_fields.hpp"
 #include "proto/values.hpp"
 
 #include <boost/json.hpp>
@@ -24,57 +25,33 @@ json::object parse_object(std::string_view body, std::string_view what) {
   return std::move(value.as_object());
 }
 
-std::string text(const json::object& o, std::string_view key) {
-  const auto* v = o.if_contains(key);
-  if (!v) return {};
-  if (v->is_string()) return std::string(v->as_string());
-  if (v->is_int64()) return std::to_string(v->as_int64());
-  if (v->is_uint64()) return std::to_string(v->as_uint64());
-  return {};
-}
+using fields::flag_of;
+using fields::text_of;
 
-// Numbers beyond int saturate: a cast of an out-of-range double is undefined
-// behaviour, and wrapping would turn an exit code of 2^32 into 0.
 int integer(const json::object& o, std::string_view key) {
-  constexpr int kMin = std::numeric_limits<int>::min(), kMax = std::numeric_limits<int>::max();
-  const auto* v = o.if_contains(key);
-  if (!v) return 0;
-  if (v->is_int64()) return static_cast<int>(std::clamp<std::int64_t>(v->as_int64(), kMin, kMax));
-  if (v->is_uint64()) return static_cast<int>(std::min<std::uint64_t>(v->as_uint64(), kMax));
-  if (v->is_double()) {
-    // Boost.JSON 1.81 reads 0e320 (zero with an exponent past 308) as NaN.
-    double d = v->as_double();
-    if (std::isnan(d)) return 0;
-    return d <= kMin ? kMin : d >= kMax ? kMax : static_cast<int>(d);
-  }
-  return 0;
-}
-
-bool boolean(const json::object& o, std::string_view key) {
-  const auto* v = o.if_contains(key);
-  return v && v->is_bool() && v->as_bool();
+  return fields::int_of(o, key).value_or(0);
 }
 
 Sprite sprite_from(const json::object& o) {
   Sprite s;
-  s.name = text(o, "name");
+  s.name = text_of(o, "name");
   if (s.name.empty()) throw ModelError("the server sent a sprite without a name");
-  s.id = text(o, "id");
-  s.organization = text(o, "organization");
-  if (s.organization.empty()) s.organization = text(o, "org_slug");
-  s.status = text(o, "status");
-  s.url = text(o, "url");
+  s.id = text_of(o, "id");
+  s.organization = text_of(o, "organization");
+  if (s.organization.empty()) s.organization = text_of(o, "org_slug");
+  s.status = text_of(o, "status");
+  s.url = text_of(o, "url");
   if (const auto* us = o.if_contains("url_settings"); us && us->is_object()) {
-    s.url_settings.auth = text(us->as_object(), "auth");
-    s.url_settings.private_access = text(us->as_object(), "private_access");
+    s.url_settings.auth = text_of(us->as_object(), "auth");
+    s.url_settings.private_access = text_of(us->as_object(), "private_access");
   }
   if (const auto* labels = o.if_contains("labels"); labels && labels->is_array()) {
     for (const auto& label : labels->as_array()) {
       if (label.is_string()) s.labels.emplace_back(label.as_string());
     }
   }
-  s.created_at = text(o, "created_at");
-  s.updated_at = text(o, "updated_at");
+  s.created_at = text_of(o, "created_at");
+  s.updated_at = text_of(o, "updated_at");
   s.json = json::serialize(o);
   return s;
 }
@@ -107,8 +84,8 @@ SpritePage parse_sprite_page(std::string_view body) {
       page.sprites.push_back(sprite_from(entry.as_object()));
     }
   }
-  page.has_more = boolean(o, "has_more");
-  page.next_continuation_token = text(o, "next_continuation_token");
+  page.has_more = flag_of(o, "has_more");
+  page.next_continuation_token = text_of(o, "next_continuation_token");
   // Go reads these from `org`, JS from the top level (§2.3): take either.
   const json::object* counts = &o;
   if (const auto* org = o.if_contains("org"); org && org->is_object()) counts = &org->as_object();
@@ -191,15 +168,15 @@ std::vector<SessionEntry> parse_sessions(std::string_view body) {
     if (!entry.is_object()) continue;
     const auto& e = entry.as_object();
     SessionEntry s;
-    s.id = text(e, "id");
-    s.command = text(e, "command");
-    s.workdir = text(e, "workdir");
-    s.created = text(e, "created");
-    s.is_active = boolean(e, "is_active");
-    s.tty = boolean(e, "tty");
+    s.id = text_of(e, "id");
+    s.command = text_of(e, "command");
+    s.workdir = text_of(e, "workdir");
+    s.created = text_of(e, "created");
+    s.is_active = flag_of(e, "is_active");
+    s.tty = flag_of(e, "tty");
     if (const auto* bps = e.if_contains("bytes_per_second"); bps && bps->is_number()) {
       s.bytes_per_second = bps->to_number<double>();
-      if (std::isnan(s.bytes_per_second)) s.bytes_per_second = 0;  // 0e320, see integer()
+      if (std::isnan(s.bytes_per_second)) s.bytes_per_second = 0;  // Boost.JSON reads 0e320 as NaN
     }
     sessions.push_back(std::move(s));
   }
@@ -212,8 +189,8 @@ std::optional<ProgressEvent> parse_progress_event(std::string_view line) {
   if (ec || !value.is_object()) return std::nullopt;
   const auto& o = value.as_object();
   ProgressEvent e;
-  e.type = text(o, "type");
-  e.message = text(o, "message");
+  e.type = text_of(o, "type");
+  e.message = text_of(o, "message");
   if (const auto* code = o.if_contains("exit_code"); code && code->is_number()) {
     e.exit_code = integer(o, "exit_code");
   }

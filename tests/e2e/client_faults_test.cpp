@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "client/client.hpp"
+#include "client_support.hpp"
 #include "engine.hpp"
 #include "process.hpp"
 #include "relay.hpp"
@@ -36,36 +37,8 @@ using Clock = std::chrono::steady_clock;
 using Catch::Matchers::Contains;
 using e2e::RelayPlan;
 
-constexpr auto kHangGuard = std::chrono::seconds(90);
-
-// Runs one awaitable on `io` to completion and returns its value (or
-// rethrows its exception). The hang guard turns a hang into a failure.
-template <class T>
-T run(asio::io_context& io, asio::awaitable<T> work) {
-  std::optional<T> value;
-  std::exception_ptr error;
-  bool done = false;
-  asio::co_spawn(io, std::move(work), [&](std::exception_ptr e, T v) {
-    error = e;
-    if (!e) value = std::move(v);
-    done = true;
-  });
-  io.restart();
-  auto deadline = Clock::now() + kHangGuard;
-  while (!done && Clock::now() < deadline) io.run_for(std::chrono::milliseconds(50));
-  if (!done) throw std::runtime_error("hang guard: the client call did not finish");
-  if (error) std::rethrow_exception(error);
-  return std::move(*value);
-}
-
-asio::awaitable<bool> finished(asio::awaitable<void> work) {
-  co_await std::move(work);
-  co_return true;
-}
-
-void run(asio::io_context& io, asio::awaitable<void> work) {
-  run(io, finished(std::move(work)));
-}
+using e2e::command;
+using e2e::run;
 
 // The client::Error `work` throws (fails when it throws none). Every error
 // a test provokes goes through here, so every one is checked for the token.
@@ -83,22 +56,11 @@ client::Error failure(asio::io_context& io, asio::awaitable<T> work) {
 }
 
 client::Config config_for(const std::string& url) {
-  client::Config c;
-  c.api_url = url;
-  c.token = e2e::kTestToken;
-  c.user_agent = "spritescript-test";
-  c.retry.base_delay = std::chrono::milliseconds(10);
-  return c;
+  return e2e::client_config(url);
 }
 
 client::Config config_for(int port) {
-  return config_for("http://127.0.0.1:" + std::to_string(port));
-}
-
-proto::ExecOptions command(std::vector<std::string> argv) {
-  proto::ExecOptions options;
-  options.argv = std::move(argv);
-  return options;
+  return e2e::client_config(port);
 }
 
 proto::ExecOptions sh(const std::string& script) {

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "client/client.hpp"
+#include "client_support.hpp"
 #include "engine.hpp"
 #include "process.hpp"
 
@@ -27,37 +28,8 @@ using client::ErrorKind;
 using Clock = std::chrono::steady_clock;
 using Catch::Matchers::Contains;
 
-constexpr auto kHangGuard = std::chrono::seconds(90);
-
-// Runs one awaitable on `io` to completion and returns its value (or
-// rethrows its exception). The hang guard turns a hang into a failure.
-template <class T>
-T run(asio::io_context& io, asio::awaitable<T> work, asio::cancellation_slot slot = {}) {
-  std::optional<T> value;
-  std::exception_ptr error;
-  bool done = false;
-  asio::co_spawn(io, std::move(work),
-                 asio::bind_cancellation_slot(slot, [&](std::exception_ptr e, T v) {
-                   error = e;
-                   if (!e) value = std::move(v);
-                   done = true;
-                 }));
-  io.restart();
-  auto deadline = Clock::now() + kHangGuard;
-  while (!done && Clock::now() < deadline) io.run_for(std::chrono::milliseconds(50));
-  if (!done) throw std::runtime_error("hang guard: the client call did not finish");
-  if (error) std::rethrow_exception(error);
-  return std::move(*value);
-}
-
-asio::awaitable<bool> finished(asio::awaitable<void> work) {
-  co_await std::move(work);
-  co_return true;
-}
-
-void run(asio::io_context& io, asio::awaitable<void> work, asio::cancellation_slot slot = {}) {
-  run(io, finished(std::move(work)), slot);
-}
+using e2e::command;
+using e2e::run;
 
 // The kind of the client::Error `work` throws (fails when it throws none).
 template <class T>
@@ -74,12 +46,7 @@ ErrorKind error_kind(asio::io_context& io, asio::awaitable<T> work,
 }
 
 client::Config config_for(int port, std::string token = e2e::kTestToken) {
-  client::Config c;
-  c.api_url = "http://127.0.0.1:" + std::to_string(port);
-  c.token = std::move(token);
-  c.user_agent = "spritescript-test";
-  c.retry.base_delay = std::chrono::milliseconds(10);
-  return c;
+  return e2e::client_config(port, std::move(token));
 }
 
 struct Fixture {
@@ -100,12 +67,6 @@ struct Fixture {
     return run(io, api.run(sprite, options, std::move(stdin_data)));
   }
 };
-
-proto::ExecOptions command(std::vector<std::string> argv) {
-  proto::ExecOptions options;
-  options.argv = std::move(argv);
-  return options;
-}
 
 // Reads events until the exit; returns (stdout, exit code).
 asio::awaitable<std::pair<std::string, int>> drain(client::ExecProcess& process) {
