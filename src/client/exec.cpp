@@ -17,7 +17,7 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 // Large stdin goes out in pieces so output keeps flowing meanwhile.
-constexpr std::size_t kStdinPiece = 256 * 1024;
+constexpr std::size_t kStdinPiece = std::size_t{256} * 1024;
 
 ExecEvent output_event(proto::StreamId stream, std::string data) {
   ExecEvent e;
