@@ -42,7 +42,7 @@ constexpr auto kWebSocketIdle = std::chrono::seconds(45);
 // Idle keep-alive connections older than this are not reused (servers
 // close theirs after a while; the engine after 5 minutes).
 constexpr auto kMaxIdleAge = std::chrono::seconds(30);
-constexpr std::size_t kStreamPiece = 64 * 1024;
+constexpr std::size_t kStreamPiece = std::size_t{64} * 1024;
 
 bool iequals(std::string_view a, std::string_view b) {
   return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
@@ -180,7 +180,7 @@ http::request<http::string_body> make_request(const Request& r, const Endpoint& 
 template <class Body>
 Response response_of(http::response<Body>& res) {
   Response out;
-  out.status = res.result_int();
+  out.status = static_cast<int>(res.result_int());
   out.headers = headers_of(res.base());
   return out;
 }
@@ -557,7 +557,7 @@ class PooledBodyStream final : public BodyStream {
     auto ec = co_await read_header(*conn_, parser_);
     if (ec) fail(ec, what_, impl_->endpoint);
     conn_->lowest().expires_never();  // the body takes as long as its producer
-    status = parser_.get().result_int();
+    status = static_cast<int>(parser_.get().result_int());
     headers = headers_of(parser_.get().base());
   }
 
