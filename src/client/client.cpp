@@ -9,6 +9,7 @@
 
 #include <cstdio>
 #include <random>
+#include <regex>
 
 namespace spritescript::client {
 
@@ -62,7 +63,11 @@ Request Client::make(std::string method, std::string target) const {
 }
 
 void Client::trace(const std::string& line) const {
-  if (config_.trace) std::fprintf(stderr, "spritescript trace: %s\n", line.c_str());
+  if (!config_.trace) return;
+  // Exec environments carry secrets: keep the names, hide the values.
+  static const std::regex env_value("([?&]env=[^&=%\\s]*)(%3D|=)[^&\\s]*");
+  std::string shown = std::regex_replace(line, env_value, "$1$2***");
+  std::fprintf(stderr, "spritescript trace: %s\n", shown.c_str());
 }
 
 asio::awaitable<void> Client::backoff(int attempt, std::optional<std::chrono::seconds> retry_after,

@@ -496,3 +496,24 @@ TEST_CASE("client tls: insecure skips verification, with a warning", "[client][t
   CHECK(result.stdout_data == "anyway\n");
   CHECK(result.exit_code == 0);
 }
+
+TEST_CASE("client trace: requests and statuses, never the token or exec env values",
+          "[client][trace]") {
+  Fixture f;
+  f.create("tr");
+  auto options = command({"printenv", "API_KEY"});
+  options.env = {{"API_KEY", "s3cr3t-value"}};
+  std::string trace;
+  std::string printed;
+  {
+    client::Config traced = config_for(f.relay.port());
+    traced.trace = true;
+    client::Client api(f.io.get_executor(), traced);
+    StderrCapture capture;
+    printed = run(f.io, api.run("tr", options)).stdout_data;
+    trace = capture.finish();
+  }
+  CHECK(printed == "s3cr3t-value\n");  // the value did reach the command
+  CHECK_THAT(trace, Contains("/v1/sprites/tr/exec") && Contains("env=API_KEY%3D***"));
+  CHECK_THAT(trace, !Contains("s3cr3t") && !Contains(e2e::kTestToken));
+}
