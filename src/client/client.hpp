@@ -102,6 +102,10 @@ class ExecProcess {
 
   std::uint64_t output_bytes() const { return delivered_; }
   int reattaches() const { return reattaches_; }
+  // Whether a broken connection may be resumed: not while input is being
+  // fed (what was in flight would be lost and the command could wait for
+  // it forever).
+  void set_resumable(bool resumable) { resumable_ = resumable; }
 
  private:
   asio::awaitable<void> resume(const Error& broke);
@@ -118,6 +122,10 @@ class ExecProcess {
   std::uint64_t delivered_ = 0;  // output bytes handed to the caller
   std::uint64_t skip_ = 0;       // replayed bytes the caller already has
   int reattaches_ = 0;
+  bool resumable_ = true;
+  // Sockets replaced by a reattach, kept until the process goes: a writer
+  // may still be suspended in one of them.
+  std::vector<std::shared_ptr<WebSocket>> retired_;
 };
 
 struct ExecResult {

@@ -184,8 +184,10 @@ asio::awaitable<void> ExecProcess::resume(const Error& broke) {
   if (!client_ || session_.session_id.empty() || reattaches_ >= kMaxReattach) {
     throw Error(broke.kind(), incomplete(op_, why));
   }
+  if (!resumable_) throw Error(broke.kind(), incomplete(op_, why + " while sending stdin"));
   ++reattaches_;
   socket_->abort();
+  retired_.push_back(socket_);
   std::unique_ptr<WebSocket> fresh;
   std::string failed;
   try {
@@ -347,6 +349,7 @@ asio::awaitable<void> feed_stdin(ExecProcess* process, std::string data,
   try {
     co_await process->write(data);
     co_await process->close_stdin();
+    process->set_resumable(true);  // all of stdin is with the server now
   } catch (const Error&) {
     // The command exited (or the connection broke) before taking it all:
     // the reader reports what matters.
@@ -368,6 +371,7 @@ asio::awaitable<ExecResult> Client::run(const std::string& name, const proto::Ex
   if (stdin_data.empty()) {
     feed->done = true;
   } else {
+    process->set_resumable(false);
     asio::co_spawn(executor_, feed_stdin(process.get(), std::move(stdin_data), feed),
                    asio::detached);
   }
