@@ -18,14 +18,6 @@ namespace {
 constexpr auto kAsTuple = asio::as_tuple(asio::use_awaitable);
 using Clock = std::chrono::steady_clock;
 
-bool retryable_status(int status) {
-  return status == 429 || status == 502 || status == 503 || status == 504;
-}
-
-double elapsed_ms(Clock::time_point since) {
-  return std::chrono::duration<double, std::milli>(Clock::now() - since).count();
-}
-
 }  // namespace
 
 std::string sprite_path(const std::string& name) {
@@ -60,6 +52,17 @@ Request Client::make(std::string method, std::string target) const {
   if (!config_.token.empty()) r.headers.emplace_back("Authorization", "Bearer " + config_.token);
   r.headers.emplace_back("User-Agent", config_.user_agent);
   return r;
+}
+
+bool Client::retryable_status(int status) {
+  return status == 429 || status == 502 || status == 503 || status == 504;
+}
+
+void Client::trace_answer(const std::string& what, const std::string& target, int status,
+                          Clock::time_point start) const {
+  if (!config_.trace) return;
+  double ms = std::chrono::duration<double, std::milli>(Clock::now() - start).count();
+  trace(what + " " + target + " -> " + std::to_string(status) + " (" + std::to_string(ms) + " ms)");
 }
 
 void Client::trace(const std::string& line) const {
@@ -97,8 +100,7 @@ asio::awaitable<Response> Client::request(Request request, bool idempotent, Mill
     std::optional<std::chrono::seconds> retry_after;
     try {
       Response res = co_await transport_->send(request, timeout, idempotent);
-      trace(request.method + " " + request.target + " -> " + std::to_string(res.status) + " (" +
-            std::to_string(elapsed_ms(start)) + " ms)");
+      trace_answer(request.method, request.target, res.status, start);
       // A 429 refuses before doing anything: even a create may try again.
       bool retry = retryable_status(res.status) && (idempotent || res.status == 429) && more;
       if (!retry) co_return res;
@@ -282,8 +284,7 @@ asio::awaitable<std::unique_ptr<EventStream>> Client::kill_session(
   auto start = Clock::now();
   auto body = co_await transport_->open_stream(make("POST", target),
                                                options.timeout.value_or(config_.timeouts.request));
-  trace("POST " + target + " -> " + std::to_string(body->status) + " (" +
-        std::to_string(elapsed_ms(start)) + " ms)");
+  trace_answer("POST", target, body->status, start);
   if (body->status == 410) co_return std::make_unique<EventStream>(nullptr, op);
   if (body->status != 200) {
     std::string text = co_await body->read_all();

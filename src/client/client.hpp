@@ -210,6 +210,11 @@ class Client {
                                 const std::string& op);
   Request make(std::string method, std::string target) const;
   void trace(const std::string& line) const;
+  // "WHAT TARGET -> STATUS (N ms)", timed from `start`.
+  void trace_answer(const std::string& what, const std::string& target, int status,
+                    std::chrono::steady_clock::time_point start) const;
+  // 429 and 502-504: the server refused for now and may take it later.
+  static bool retryable_status(int status);
 
   asio::any_io_executor executor_;
   Config config_;

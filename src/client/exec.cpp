@@ -16,7 +16,9 @@ namespace spritescript::client {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-// Large stdin goes out in pieces so output keeps flowing meanwhile.
+// Messages are named locals rather than temporaries inside a co_await
+// expression: GCC 12 mishandled such a temporary in the engine's exit
+// frame. Large stdin goes out in pieces so output keeps flowing meanwhile.
 constexpr std::size_t kStdinPiece = std::size_t{256} * 1024;
 
 ExecEvent output_event(proto::StreamId stream, std::string data) {
@@ -226,24 +228,28 @@ asio::awaitable<void> ExecProcess::write(std::string_view data) {
     if (tty_) {
       co_await socket_->write(true, piece);
     } else {
-      co_await socket_->write(true, proto::encode_frame(proto::StreamId::stdin_data, piece));
+      const std::string frame = proto::encode_frame(proto::StreamId::stdin_data, piece);
+      co_await socket_->write(true, frame);
     }
   }
 }
 
 asio::awaitable<void> ExecProcess::close_stdin() {
   if (tty_ || closed_) co_return;  // a TTY has no EOF frame; Ctrl-D is data
-  co_await socket_->write(true, proto::encode_frame(proto::StreamId::stdin_eof, {}));
+  const std::string frame = proto::encode_frame(proto::StreamId::stdin_eof, {});
+  co_await socket_->write(true, frame);
 }
 
 asio::awaitable<void> ExecProcess::resize(int cols, int rows) {
   if (closed_) co_return;
-  co_await socket_->write(false, proto::resize_message(cols, rows));
+  const std::string message = proto::resize_message(cols, rows);
+  co_await socket_->write(false, message);
 }
 
 asio::awaitable<void> ExecProcess::signal(std::string_view name) {
   if (closed_) throw Error(ErrorKind::usage, op_ + ": the connection is closed");
-  co_await socket_->write(false, proto::signal_message(name));
+  const std::string message = proto::signal_message(name);
+  co_await socket_->write(false, message);
 }
 
 void ExecProcess::abort() {
@@ -262,24 +268,19 @@ asio::awaitable<void> ExecProcess::detach() {
 asio::awaitable<std::unique_ptr<WebSocket>> Client::open_socket(const std::string& target,
                                                                 Millis timeout,
                                                                 const std::string& op) {
-  Headers headers;
-  if (!config_.token.empty()) headers.emplace_back("Authorization", "Bearer " + config_.token);
-  headers.emplace_back("User-Agent", config_.user_agent);
+  const Headers headers = make("GET", target).headers;  // the token and user agent
   const int attempts = std::max(1, config_.retry.max_attempts);
   for (int attempt = 0;; ++attempt) {
     auto start = Clock::now();
     auto upgrade = co_await transport_->open_websocket(target, headers, timeout);
     int status = upgrade.socket ? 101 : upgrade.refused.status;
-    trace("WebSocket " + target + " -> " + std::to_string(status) + " (" +
-          std::to_string(std::chrono::duration<double, std::milli>(Clock::now() - start).count()) +
-          " ms)");
+    trace_answer("WebSocket", target, status, start);
     if (upgrade.socket) co_return std::move(upgrade.socket);
     const Response& refused = upgrade.refused;
     auto error =
         error_from_response(op, refused.status, refused.body, refused.header("Retry-After"));
     // A refused upgrade ran nothing: waking failures and rate limits retry.
-    bool retry = (status == 429 || status == 502 || status == 503 || status == 504) &&
-                 attempt + 1 < attempts &&
+    bool retry = retryable_status(status) && attempt + 1 < attempts &&
                  (!error.retry_after() || *error.retry_after() <= config_.retry.max_retry_after);
     if (!retry) throw error;
     co_await backoff(attempt, error.retry_after(), op);
@@ -414,9 +415,7 @@ asio::awaitable<ExecResult> Client::run_http(const std::string& name,
   auto start = Clock::now();
   auto body =
       co_await transport_->open_stream(r, call.timeout.value_or(config_.timeouts.exec_start));
-  trace("POST " + r.target + " -> " + std::to_string(body->status) + " (" +
-        std::to_string(std::chrono::duration<double, std::milli>(Clock::now() - start).count()) +
-        " ms)");
+  trace_answer("POST", r.target, body->status, start);
   if (body->status != 200) {
     std::string text = co_await body->read_all();
     throw error_from_response(op, body->status, text, "");
