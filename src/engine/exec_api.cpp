@@ -14,6 +14,7 @@
 
 #include "engine/api.hpp"
 #include "engine/fleet.hpp"
+#include "proto/exec_frames.hpp"
 #include "proto/signals.hpp"
 #include "proto/values.hpp"
 
@@ -165,8 +166,8 @@ class WebSocketSubscriber final : public Subscriber {
       co_await ws_->close(code == 0 ? 1000
                                     : static_cast<std::uint16_t>(4000 + std::min(code, 255)));
     } else {
-      std::string frame(2, static_cast<char>(kExit));
-      frame[1] = static_cast<char>(code & 0xff);
+      const std::string frame =
+          proto::encode_exit_frame(code);  // a named local: GCC 12 mishandled the temporary
       co_await ws_->write(true, frame);
       co_await ws_->close(1000);
     }
@@ -212,8 +213,8 @@ class HttpSubscriber final : public Subscriber {
   }
 
   asio::awaitable<void> exited(int code) override {
-    std::string frame(2, static_cast<char>(kExit));
-    frame[1] = static_cast<char>(code & 0xff);
+    const std::string frame =
+        proto::encode_exit_frame(code);  // a named local: GCC 12 mishandled the temporary
     if (co_await exchange_.write_chunk(frame)) {
       co_await exchange_.finish_stream();
     }

@@ -145,7 +145,6 @@ asio::awaitable<void> Session::pump(asio::posix::stream_descriptor& source, std:
       read_size = kLargeRead;
     }
     progress_ = true;
-    bytes_out_ += n;
     last_activity_ = std::chrono::system_clock::now();
     co_await deliver(stream, buffer, n);
     if (buffer.capacity < read_size) buffer = take_buffer(read_size);
@@ -171,7 +170,7 @@ asio::awaitable<void> Session::deliver(std::uint8_t stream, Buffer& buffer, std:
   // limit, so the trimming below never drops the newest.)
   const std::string_view data = retained_.back().data();
   retained_bytes_ += n;
-  delivered_bytes_ += n;
+  bytes_out_ += n;
   // Exactly the last kRetainedBytes are kept; whole chunks that fall out
   // lend their memory to the next reads.
   while (retained_bytes_ > kRetainedBytes) {
@@ -199,7 +198,7 @@ asio::awaitable<bool> Session::attach(std::shared_ptr<Subscriber> subscriber) {
   co_await delivery_.lock();
   Unlock unlock{delivery_};
   if (exit_code_) co_return false;
-  if (!co_await subscriber->attached(delivered_bytes_ - retained_bytes_)) co_return true;
+  if (!co_await subscriber->attached(bytes_out_ - retained_bytes_)) co_return true;
   for (const auto& chunk : retained_) {
     if (!co_await subscriber->output(chunk.stream, chunk.data())) co_return true;
   }

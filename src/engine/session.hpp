@@ -124,8 +124,7 @@ class Session : public std::enable_shared_from_this<Session> {
   Info info_;
   std::int64_t created_unix_;
   std::chrono::system_clock::time_point created_, last_activity_;
-  std::uint64_t bytes_out_ = 0;
-  std::uint64_t delivered_bytes_ = 0;  // output through deliver(), retained or not
+  std::uint64_t bytes_out_ = 0;  // all output so far, counted in deliver()
 
   std::optional<boost::asio::posix::stream_descriptor> stdin_, stdout_, stderr_;
   bool started_ = false;
