@@ -130,7 +130,10 @@ std::string resolve(const std::string& path, const std::string& search) {
 
 class Agent {
  public:
-  Agent(int socket, std::string home) : socket_(socket), home_(std::move(home)) {}
+  // `root`: the sprite's root as the filesystem API sees it; its descriptor
+  // goes to the engine with "ready".
+  Agent(int socket, std::string home, std::string root)
+      : socket_(socket), home_(std::move(home)), root_(std::move(root)) {}
 
   int run() {
     sigset_t mask;
@@ -139,7 +142,16 @@ class Agent {
     ::sigprocmask(SIG_BLOCK, &mask, nullptr);
     int sigfd = ::signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
     if (sigfd < 0) return 1;
-    protocol::send(socket_, {{"event", "ready"}, {"pid", static_cast<std::int64_t>(::getpid())}});
+    int root = ::open(root_.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (root < 0) {
+      protocol::send(socket_, {{"event", "failed"},
+                               {"error", "cannot open the sprite's root: " +
+                                             std::string(std::strerror(errno))}});
+      return 1;
+    }
+    protocol::send(socket_, {{"event", "ready"}, {"pid", static_cast<std::int64_t>(::getpid())}},
+                   {root});
+    ::close(root);
     for (;;) {
       pollfd fds[2] = {{socket_, POLLIN, 0}, {sigfd, POLLIN, 0}};
       if (::poll(fds, 2, -1) < 0) {
@@ -247,6 +259,7 @@ class Agent {
 
   int socket_;
   std::string home_;
+  std::string root_;
   std::set<pid_t> sessions_;
 };
 
@@ -263,7 +276,7 @@ int agent_main(const AgentOptions& options) {
     ::mkdir((options.sprite_dir + "/fs/layer/home").c_str(), 0755);
     ::mkdir(home.c_str(), 0755);
     ::prctl(PR_SET_CHILD_SUBREAPER, 1);  // orphans come to us, not to the host's init
-    return Agent(options.socket_fd, home).run();
+    return Agent(options.socket_fd, home, sandbox::host_root(options.sprite_dir)).run();
   }
   int child;
   try {
@@ -279,7 +292,7 @@ int agent_main(const AgentOptions& options) {
       protocol::send(options.socket_fd, {{"event", "failed"}, {"error", e.what()}});
       return 1;
     }
-    return Agent(options.socket_fd, "/home/sprite").run();
+    return Agent(options.socket_fd, "/home/sprite", "/").run();
   }
   // The outer agent: keeps nothing open, waits for PID 1 and ends with it.
   ::close(options.socket_fd);

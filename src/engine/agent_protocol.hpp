@@ -13,7 +13,9 @@
 //   {"op":"signal","pid":PID,"signal":SIGNO}      to the process group
 //   {"op":"freeze"} / {"op":"thaw"}                SIGSTOP / SIGCONT everything
 // agent -> engine
-//   {"event":"ready","pid":HOST_PID}               the sandbox is up
+//   {"event":"ready","pid":HOST_PID} + fd [root]   the sandbox is up; `root`
+//                                                  is its / (O_PATH), for
+//                                                  the filesystem API
 //   {"event":"failed","error":MESSAGE}             it could not be set up
 //   {"event":"exit","pid":PID,"code":C}            a spawned process ended
 //                                                  (C = status, or 128+signo)

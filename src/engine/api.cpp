@@ -128,7 +128,10 @@ Api::Api(Store& store, std::string token, std::uint16_t port, Fleet* fleet)
       token_(std::move(token)),
       port_(port),
       fleet_(fleet),
-      exec_(fleet ? std::make_unique<ExecApi>(*fleet) : nullptr) {}
+      exec_(fleet ? std::make_unique<ExecApi>(*fleet) : nullptr),
+      checkpoints_(fleet ? std::make_unique<CheckpointApi>(*fleet, store) : nullptr),
+      fs_(fleet ? std::make_unique<FsApi>(*fleet, store) : nullptr),
+      services_(fleet ? std::make_unique<ServicesApi>(*fleet, store) : nullptr) {}
 
 bool Api::authorized(const HttpRequest& request) const {
   return same_secret(request.authorization, "Bearer " + token_);
@@ -226,6 +229,18 @@ asio::awaitable<void> Api::serve(HttpExchange& exchange) {
   const std::string sprite_id = sprite->id;
   if (seg[3] == "exec") {
     co_await exec_->serve(exchange, *target, name);
+    co_return;
+  }
+  if (seg[3] == "checkpoint" || seg[3] == "checkpoints") {
+    co_await checkpoints_->serve(exchange, *target, name);
+    co_return;
+  }
+  if (seg[3] == "fs") {
+    co_await fs_->serve(exchange, *target, name);
+    co_return;
+  }
+  if (seg[3] == "services") {
+    co_await services_->serve(exchange, *target, name);
     co_return;
   }
   if (seg.size() == 4 && seg[3] == "upgrade" && request.method == "POST") {

@@ -10,8 +10,11 @@
 #include <cstdint>
 #include <string>
 
+#include "engine/checkpoints.hpp"
 #include "engine/exec_api.hpp"
+#include "engine/fs_api.hpp"
 #include "engine/http_server.hpp"
+#include "engine/services.hpp"
 #include "engine/store.hpp"
 
 namespace spritescript::engine {
@@ -40,6 +43,9 @@ class Api {
   std::uint16_t port_;
   Fleet* fleet_;
   std::unique_ptr<ExecApi> exec_;
+  std::unique_ptr<CheckpointApi> checkpoints_;
+  std::unique_ptr<FsApi> fs_;
+  std::unique_ptr<ServicesApi> services_;
 };
 
 }  // namespace spritescript::engine

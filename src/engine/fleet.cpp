@@ -15,12 +15,14 @@ namespace spritescript::engine {
 constexpr std::size_t kFinishedIdsKept = 256;
 
 struct Fleet::Runtime {
-  explicit Runtime(const asio::any_io_executor& ex) : idle_timer(ex), wake_lock(ex) {}
+  explicit Runtime(const asio::any_io_executor& ex)
+      : idle_timer(ex), wake_lock(std::make_shared<AsyncMutex>(ex)), layer_lock(ex) {}
   std::shared_ptr<Machine> machine;
   bool frozen = false;
   int holds = 0;
   asio::steady_timer idle_timer;
-  AsyncMutex wake_lock;  // one start at a time
+  std::shared_ptr<AsyncMutex> wake_lock;  // one start at a time; held by a Down
+  AsyncMutex layer_lock;
   std::map<int, std::shared_ptr<Session>> sessions;
   std::deque<int> finished;
   std::optional<std::string> last_running_at;
@@ -115,11 +117,12 @@ asio::awaitable<std::shared_ptr<Machine>> Fleet::wake(const std::string& name) {
   auto keep = runtime(name);  // alive across the awaits, even if forgotten meanwhile
   Runtime& rt = *keep;
   rt.idle_timer.cancel();
-  co_await rt.wake_lock.lock();
+  auto wake_lock = rt.wake_lock;
+  co_await wake_lock->lock();
   struct Unlock {
     AsyncMutex& m;
     ~Unlock() { m.unlock(); }
-  } unlock{rt.wake_lock};
+  } unlock{*wake_lock};
   if (rt.machine && rt.machine->up()) {
     if (rt.frozen) {
       rt.machine->thaw();
@@ -149,6 +152,7 @@ asio::awaitable<std::shared_ptr<Machine>> Fleet::wake(const std::string& name) {
   rt.last_running_at = proto::format_rfc3339(std::chrono::system_clock::now());
   notify(name);
   update_idle(name);
+  if (on_started) on_started(name, machine);
   co_return machine;
 }
 
@@ -163,6 +167,24 @@ void Fleet::stop(const std::string& name) {
     machine->stop();
     notify(name);
   }
+}
+
+Fleet::Down::Down(Down&& other) noexcept : lock_(std::move(other.lock_)) {}
+
+Fleet::Down::~Down() {
+  if (lock_) lock_->unlock();
+}
+
+asio::awaitable<Fleet::Down> Fleet::take_down(const std::string& name) {
+  auto lock = runtime(name)->wake_lock;
+  co_await lock->lock();
+  Down down(lock);
+  stop(name);
+  co_return down;
+}
+
+AsyncMutex& Fleet::layer_lock(const std::string& name) {
+  return runtime(name)->layer_lock;
 }
 
 std::uint64_t Fleet::observe(StatusObserver observer) {

@@ -70,6 +70,29 @@ class Fleet {
   boost::asio::awaitable<std::shared_ptr<Machine>> wake(const std::string& name);
   // Stops the sprite's sandbox; every process and session ends (cold).
   void stop(const std::string& name);
+
+  // Held while something replaces the sprite's filesystem (restore): the
+  // sandbox is stopped and stays down, and wake() waits, until it is gone.
+  class Down {
+   public:
+    Down(Down&& other) noexcept;
+    Down& operator=(Down&&) = delete;
+    Down(const Down&) = delete;
+    ~Down();
+
+   private:
+    friend class Fleet;
+    explicit Down(std::shared_ptr<AsyncMutex> lock) : lock_(std::move(lock)) {}
+    std::shared_ptr<AsyncMutex> lock_;
+  };
+  boost::asio::awaitable<Down> take_down(const std::string& name);
+
+  // Serialises changes to the sprite's writable layer that must not overlap:
+  // a checkpoint's copy, a restore, and writes of the filesystem API.
+  AsyncMutex& layer_lock(const std::string& name);
+
+  // Called after a sprite's sandbox started from cold (services start here).
+  std::function<void(const std::string& name, const std::shared_ptr<Machine>& machine)> on_started;
   // Stops every sandbox (the engine is shutting down).
   void stop_all();
   // stop(), and forget the sprite (it was deleted).

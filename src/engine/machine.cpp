@@ -65,6 +65,7 @@ Machine::Machine(const asio::any_io_executor& ex, int socket, pid_t agent_pid)
 
 Machine::~Machine() {
   stop();
+  if (root_fd_ >= 0) ::close(root_fd_);
 }
 
 asio::awaitable<std::shared_ptr<Machine>> Machine::start(asio::any_io_executor ex, Config config) {
@@ -98,8 +99,13 @@ asio::awaitable<std::shared_ptr<Machine>> Machine::start(asio::any_io_executor e
   co_await ready->wait(kAgentStartTimeout);
   machine->ready_.reset();
   const auto* event = ready->message.if_contains("event");
-  if (ready->done && event && event->is_string() && event->as_string() == "ready")
+  if (ready->done && event && event->is_string() && event->as_string() == "ready" &&
+      ready->fds.size() == 1) {
+    machine->root_fd_ = ready->fds[0];
+    ready->fds.clear();
     co_return machine;
+  }
+  for (int fd : ready->fds) ::close(fd);
   std::string why = "the sprite's agent did not start within 20 s";
   if (const auto* e = ready->message.if_contains("error"); e && e->is_string()) {
     why = std::string(e->as_string());

@@ -59,6 +59,11 @@ class Machine : public std::enable_shared_from_this<Machine> {
   // Ends the sandbox and every process in it.
   void stop();
   bool up() const { return socket_ >= 0; }
+  // The sprite's root directory as its processes see it (O_PATH): resolve
+  // paths under it with openat2(RESOLVE_IN_ROOT). Open until the Machine is
+  // destroyed, even after the sandbox went down, so an operation in flight
+  // never sees the number reused.
+  int root_fd() const { return root_fd_; }
 
   // Called once with the exit code when process `pid` ends (at once when it
   // already ended): 0-255, or 128+signo for a signal.
@@ -81,6 +86,7 @@ class Machine : public std::enable_shared_from_this<Machine> {
   boost::asio::any_io_executor executor_;
   int socket_;
   pid_t agent_pid_;
+  int root_fd_ = -1;
   struct Watcher;
   std::unique_ptr<Watcher> watcher_;
   std::int64_t next_request_ = 1;

@@ -21,6 +21,8 @@
 #include <fstream>
 #include <stdexcept>
 
+#include "engine/sprite_dir.hpp"
+
 namespace fs = std::filesystem;
 
 namespace spritescript::engine::sandbox {
@@ -106,10 +108,30 @@ void name_the_host(const std::string& hostname) {
                                                << "\n::1\tlocalhost ip6-localhost ip6-loopback\n";
 }
 
+// /.sprite: what the runtime shows the sprite about itself, read-only:
+// its checkpoints (spec §7) and its services' logs (spec §11).
+void mount_sprite_dir(const fs::path& sprite, const fs::path& target) {
+  make_dir(target);
+  mount_or_fail("tmpfs", target, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755,size=64k");
+  auto show = [](const fs::path& host, const fs::path& at) {
+    make_dir(host);
+    make_dir(at);
+    mount_or_fail(host.c_str(), at, nullptr, MS_BIND | MS_REC);
+    mount_or_fail(nullptr, at, nullptr, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV);
+  };
+  show(sprite_dir::checkpoints(sprite), target / "checkpoints");
+  show(sprite_dir::service_logs(sprite), target / "logs" / "services");
+  mount_or_fail(nullptr, target, nullptr, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV);
+}
+
 }  // namespace
 
 std::string host_home(const std::string& sprite_dir) {
-  return (fs::path(sprite_dir) / "fs" / "layer" / "home" / "sprite").string();
+  return (sprite_dir::layer(sprite_dir) / "home" / "sprite").string();
+}
+
+std::string host_root(const std::string& sprite_dir) {
+  return sprite_dir::layer(sprite_dir).string();
 }
 
 int clone_into_namespaces() {
@@ -166,10 +188,9 @@ int clone_into_namespaces() {
 }
 
 void enter_sprite_root(const Options& options) {
-  const fs::path base = fs::path(options.sprite_dir) / "fs";
-  const fs::path layer = base / "layer";
-  const fs::path work = base / "work";
-  const fs::path root = base / "mnt";
+  const fs::path layer = sprite_dir::layer(options.sprite_dir);
+  const fs::path work = sprite_dir::work(options.sprite_dir);
+  const fs::path root = fs::path(options.sprite_dir) / "fs" / "mnt";
   if (options.sprite_dir.find_first_of(",:") != std::string::npos) {
     errno = EINVAL;
     fail("the state dir path must not contain ',' or ':' (overlay options)");
@@ -196,7 +217,11 @@ void enter_sprite_root(const Options& options) {
     make_dir(root / name);
     mount_or_fail("overlay", root / name, "overlay", 0,
                   "lowerdir=" + host.string() + ",upperdir=" + (layer / name).string() +
-                      ",workdir=" + (work / name).string());
+                      ",workdir=" + (work / name).string() +
+                      // user.overlay.* xattrs: inside a user namespace the
+                      // trusted.* ones cannot be set, and without them removing
+                      // a host directory (an opaque dir) fails with EIO.
+                      ",userxattr");
   }
   make_dir(layer / "home" / "sprite");
   make_dir(layer / "tmp", 01777);
@@ -215,6 +240,7 @@ void enter_sprite_root(const Options& options) {
   mount_dev(root / "dev");
   make_dir(root / "run");
   mount_or_fail("tmpfs", root / "run", "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755");
+  mount_sprite_dir(options.sprite_dir, root / ".sprite");
 
   const fs::path old_root = root / ".host";
   make_dir(old_root, 0700);

@@ -8,7 +8,10 @@
 //   <sprite dir>/fs/work/    overlay work directories (scratch)
 //   <sprite dir>/fs/mnt/     where the new root is assembled
 //
-// Checkpoints (a later issue) copy fs/layer and nothing else.
+//   <sprite dir>/checkpoints/ and logs/services/: shown read-only at
+//                            /.sprite/checkpoints and /.sprite/logs/services
+//
+// Checkpoints copy fs/layer and nothing else.
 #pragma once
 
 #include <string>
@@ -22,6 +25,9 @@ struct Options {
 
 // The sprite's home as the host sees it (also HOME with --sandbox=none).
 std::string host_home(const std::string& sprite_dir);
+// With --sandbox=none, what stands for the sprite's root (its layer): where
+// the filesystem API resolves paths.
+std::string host_root(const std::string& sprite_dir);
 
 // Creates the namespaces: returns in the parent with the pid of the child,
 // which is PID 1 of the new pid namespace and returns 0. The parent has
