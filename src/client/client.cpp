@@ -4,6 +4,8 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <boost/json/object.hpp>
+#include <boost/json/serialize.hpp>
 
 #include "proto/values.hpp"
 
@@ -293,17 +295,122 @@ asio::awaitable<std::unique_ptr<EventStream>> Client::kill_session(
   co_return std::make_unique<EventStream>(std::move(body), op);
 }
 
-EventStream::EventStream(std::unique_ptr<BodyStream> body, std::string op)
-    : body_(std::move(body)), op_(std::move(op)) {}
+asio::awaitable<std::unique_ptr<EventStream>> Client::open_events(const std::string& method,
+                                                                  const std::string& target,
+                                                                  std::string body, Millis timeout,
+                                                                  std::string op) {
+  auto r = make(method, target);
+  r.body = std::move(body);
+  if (!r.body.empty()) r.content_type = "application/json";
+  auto start = Clock::now();
+  auto stream = co_await transport_->open_stream(std::move(r), timeout);
+  trace_answer(method, target, stream->status, start);
+  if (stream->status != 200) {
+    std::string text = co_await stream->read_all();
+    throw error_from_response(op, stream->status, text, "");
+  }
+  co_return std::make_unique<EventStream>(std::move(stream), std::move(op), true);
+}
+
+asio::awaitable<std::unique_ptr<EventStream>> Client::create_checkpoint(const std::string& name,
+                                                                        const std::string& comment,
+                                                                        CallOptions options) {
+  // Never retried: a second POST would make a second checkpoint.
+  boost::json::object body;
+  if (!comment.empty()) body["comment"] = comment;
+  co_return co_await open_events(
+      "POST", sprite_path(name) + "/checkpoint", boost::json::serialize(body),
+      options.timeout.value_or(config_.timeouts.checkpoint), "checkpoint " + name);
+}
+
+asio::awaitable<std::unique_ptr<EventStream>> Client::restore_checkpoint(const std::string& name,
+                                                                         const std::string& id,
+                                                                         CallOptions options) {
+  co_return co_await open_events(
+      "POST", sprite_path(name) + "/checkpoints/" + proto::percent_encode(id) + "/restore", {},
+      options.timeout.value_or(config_.timeouts.checkpoint), "restore " + name + " to " + id);
+}
+
+asio::awaitable<std::string> Client::checkpoint(const std::string& name, const std::string& comment,
+                                                CallOptions options) {
+  auto events = co_await create_checkpoint(name, comment, options);
+  std::string id;
+  while (auto event = co_await events->next()) {
+    if (event->type == "complete") id = proto::checkpoint_id_in(event->message);
+  }
+  if (id.empty()) {
+    throw Error(ErrorKind::protocol,
+                "checkpoint " + name + ": the stream ended without \"Checkpoint <id> created\"");
+  }
+  co_return id;
+}
+
+asio::awaitable<void> Client::restore(const std::string& name, const std::string& id,
+                                      CallOptions options) {
+  auto events = co_await restore_checkpoint(name, id, options);
+  bool complete = false;
+  while (auto event = co_await events->next()) complete = complete || event->type == "complete";
+  if (!complete) {
+    throw Error(ErrorKind::protocol, "restore " + name + " to " + id +
+                                         ": the stream ended before it said complete; check "
+                                         "the sprite's state before going on");
+  }
+}
+
+asio::awaitable<std::vector<proto::Checkpoint>> Client::list_checkpoints(const std::string& name,
+                                                                         bool include_auto,
+                                                                         CallOptions options) {
+  const std::string op = "list checkpoints of " + name;
+  std::string target = sprite_path(name) + "/checkpoints";
+  if (include_auto) target += "?includeAuto=true";
+  Response res = co_await expect(make("GET", target), true,
+                                 options.timeout.value_or(config_.timeouts.request), op, 200, 200);
+  try {
+    co_return proto::parse_checkpoints(res.body);
+  } catch (const proto::ModelError& e) {
+    throw Error(ErrorKind::protocol, op + ": " + e.what());
+  }
+}
+
+asio::awaitable<proto::Checkpoint> Client::get_checkpoint(const std::string& name,
+                                                          const std::string& id,
+                                                          CallOptions options) {
+  const std::string op = "get checkpoint " + id + " of " + name;
+  Response res =
+      co_await expect(make("GET", sprite_path(name) + "/checkpoints/" + proto::percent_encode(id)),
+                      true, options.timeout.value_or(config_.timeouts.request), op, 200, 200);
+  try {
+    co_return proto::parse_checkpoint(res.body);
+  } catch (const proto::ModelError& e) {
+    throw Error(ErrorKind::protocol, op + ": " + e.what());
+  }
+}
+
+asio::awaitable<void> Client::delete_checkpoint(const std::string& name, const std::string& id,
+                                                CallOptions options) {
+  const std::string op = "delete checkpoint " + id + " of " + name;
+  co_await expect(make("DELETE", sprite_path(name) + "/checkpoints/" + proto::percent_encode(id)),
+                  false, options.timeout.value_or(config_.timeouts.request), op, 200, 299);
+}
+
+EventStream::EventStream(std::unique_ptr<BodyStream> body, std::string op, bool error_fails)
+    : body_(std::move(body)), op_(std::move(op)), error_fails_(error_fails) {}
+
+proto::ProgressEvent EventStream::checked(proto::ProgressEvent event) const {
+  if (error_fails_ && event.type == "error") {
+    throw Error(ErrorKind::api, op_ + ": " + (event.message.empty() ? "failed" : event.message));
+  }
+  return event;
+}
 
 asio::awaitable<std::optional<proto::ProgressEvent>> EventStream::next() {
   for (;;) {
     while (auto line = lines_.next_line()) {
-      if (auto event = proto::parse_progress_event(*line)) co_return event;
+      if (auto event = proto::parse_progress_event(*line)) co_return checked(std::move(*event));
     }
     if (ended_ || !body_) {
       if (auto last = lines_.finish()) {
-        if (auto event = proto::parse_progress_event(*last)) co_return event;
+        if (auto event = proto::parse_progress_event(*last)) co_return checked(std::move(*event));
       }
       co_return std::nullopt;
     }

@@ -40,14 +40,18 @@ struct CallOptions {
 // A stream of NDJSON progress events (kill, checkpoint, restore).
 class EventStream {
  public:
-  EventStream(std::unique_ptr<BodyStream> body, std::string op);
+  // With `error_fails`, an `error` event throws (ErrorKind::api, the
+  // server's words) instead of being returned: checkpoint and restore.
+  EventStream(std::unique_ptr<BodyStream> body, std::string op, bool error_fails = false);
   // The next event; nullopt at the end of the stream. Lines that are not
   // JSON objects are skipped (as the SDKs do).
   asio::awaitable<std::optional<proto::ProgressEvent>> next();
 
  private:
+  proto::ProgressEvent checked(proto::ProgressEvent event) const;
   std::unique_ptr<BodyStream> body_;
   std::string op_;
+  bool error_fails_;
   proto::NdjsonSplitter lines_;
   bool ended_ = false;
 };
@@ -187,6 +191,28 @@ class Client {
       const std::string& name, const std::string& session_id, const std::string& signal = "TERM",
       std::optional<std::chrono::nanoseconds> timeout = std::nullopt, CallOptions options = {});
 
+  // --- checkpoints (spec §7) ---
+  // The progress events as they come; an `error` event throws.
+  asio::awaitable<std::unique_ptr<EventStream>> create_checkpoint(const std::string& name,
+                                                                  const std::string& comment = {},
+                                                                  CallOptions options = {});
+  asio::awaitable<std::unique_ptr<EventStream>> restore_checkpoint(const std::string& name,
+                                                                   const std::string& id,
+                                                                   CallOptions options = {});
+  // The whole stream: the new checkpoint's id; throws on an `error` event.
+  asio::awaitable<std::string> checkpoint(const std::string& name, const std::string& comment = {},
+                                          CallOptions options = {});
+  asio::awaitable<void> restore(const std::string& name, const std::string& id,
+                                CallOptions options = {});
+  // Newest first; automatic ones only with `include_auto`.
+  asio::awaitable<std::vector<proto::Checkpoint>> list_checkpoints(const std::string& name,
+                                                                   bool include_auto = false,
+                                                                   CallOptions options = {});
+  asio::awaitable<proto::Checkpoint> get_checkpoint(const std::string& name, const std::string& id,
+                                                    CallOptions options = {});
+  asio::awaitable<void> delete_checkpoint(const std::string& name, const std::string& id,
+                                          CallOptions options = {});
+
   // A new connection to a running session, for ExecProcess's resume:
   // retried like an idempotent call; not_found when the session is gone.
   asio::awaitable<std::unique_ptr<WebSocket>> reopen_session(const std::string& name,
@@ -201,6 +227,10 @@ class Client {
                                     const std::string& op);
   asio::awaitable<Response> expect(Request request, bool idempotent, Millis timeout,
                                    const std::string& op, int ok_low, int ok_high);
+  asio::awaitable<std::unique_ptr<EventStream>> open_events(const std::string& method,
+                                                            const std::string& target,
+                                                            std::string body, Millis timeout,
+                                                            std::string op);
   asio::awaitable<std::unique_ptr<WebSocket>> open_socket(const std::string& target, Millis timeout,
                                                           const std::string& op);
   asio::awaitable<std::unique_ptr<ExecProcess>> open_exec(const std::string& name,

@@ -1,5 +1,6 @@
 #include "engine/agent.hpp"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <pty.h>
@@ -132,8 +133,8 @@ class Agent {
  public:
   // `root`: the sprite's root as the filesystem API sees it; its descriptor
   // goes to the engine with "ready".
-  Agent(int socket, std::string home, std::string root)
-      : socket_(socket), home_(std::move(home)), root_(std::move(root)) {}
+  Agent(int socket, std::string home, std::string root, bool isolated)
+      : socket_(socket), home_(std::move(home)), root_(std::move(root)), isolated_(isolated) {}
 
   int run() {
     sigset_t mask;
@@ -187,8 +188,60 @@ class Agent {
         if (::kill(-pid, sig) != 0) ::kill(pid, sig);  // group first; the leader if it left
       }
     } else if (op == "freeze" || op == "thaw") {
-      ::kill(-1, op == "freeze" ? SIGSTOP : SIGCONT);  // everyone in the sandbox but us
+      const int sig = op == "freeze" ? SIGSTOP : SIGCONT;
+      if (isolated_) {
+        ::kill(-1, sig);  // everyone in the sandbox but us
+      } else {
+        // --sandbox=none: -1 would be every process of the host's user.
+        for (pid_t pid : sessions_) {
+          if (::kill(-pid, sig) != 0) ::kill(pid, sig);
+        }
+      }
+      // With a request id the engine waits until everything has stopped (a
+      // checkpoint copies the layer only then).
+      if (const auto* req = m.if_contains("req")) {
+        if (sig == SIGSTOP) wait_until_stopped();
+        protocol::send(socket_, {{"req", *req}});
+      }
     }
+  }
+
+  // SIGSTOP is asynchronous: a process running on another CPU stops a
+  // moment after kill() returns. Polls /proc for up to 2 s.
+  void wait_until_stopped() const {
+    for (int attempt = 0; attempt < 400; ++attempt) {
+      bool all_stopped = true;
+      DIR* proc = ::opendir("/proc");
+      if (!proc) return;
+      while (dirent* entry = ::readdir(proc)) {
+        char* end = nullptr;
+        long pid = std::strtol(entry->d_name, &end, 10);
+        if (*end != '\0' || pid <= 0 || pid == ::getpid()) continue;
+        if (!isolated_ && !sessions_.count(static_cast<pid_t>(pid))) continue;
+        char state = process_state(static_cast<pid_t>(pid));
+        if (state != 'T' && state != 't' && state != 'Z' && state != 'X' && state != '?') {
+          all_stopped = false;
+          break;
+        }
+      }
+      ::closedir(proc);
+      if (all_stopped) return;
+      ::usleep(5000);
+    }
+  }
+
+  static char process_state(pid_t pid) {
+    char path[64];
+    std::snprintf(path, sizeof path, "/proc/%d/stat", static_cast<int>(pid));
+    int fd = ::open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return '?';
+    char buffer[512];
+    ssize_t n = ::read(fd, buffer, sizeof buffer - 1);
+    ::close(fd);
+    if (n <= 0) return '?';
+    buffer[n] = '\0';
+    const char* paren = std::strrchr(buffer, ')');  // the name may contain spaces
+    return paren && paren[1] == ' ' ? paren[2] : '?';
   }
 
   void spawn(const json::object& m) {
@@ -260,6 +313,7 @@ class Agent {
   int socket_;
   std::string home_;
   std::string root_;
+  bool isolated_;
   std::set<pid_t> sessions_;
 };
 
@@ -276,7 +330,7 @@ int agent_main(const AgentOptions& options) {
     ::mkdir((options.sprite_dir + "/fs/layer/home").c_str(), 0755);
     ::mkdir(home.c_str(), 0755);
     ::prctl(PR_SET_CHILD_SUBREAPER, 1);  // orphans come to us, not to the host's init
-    return Agent(options.socket_fd, home, sandbox::host_root(options.sprite_dir)).run();
+    return Agent(options.socket_fd, home, sandbox::host_root(options.sprite_dir), false).run();
   }
   int child;
   try {
@@ -292,7 +346,7 @@ int agent_main(const AgentOptions& options) {
       protocol::send(options.socket_fd, {{"event", "failed"}, {"error", e.what()}});
       return 1;
     }
-    return Agent(options.socket_fd, "/home/sprite", "/").run();
+    return Agent(options.socket_fd, "/home/sprite", "/", true).run();
   }
   // The outer agent: keeps nothing open, waits for PID 1 and ends with it.
   ::close(options.socket_fd);

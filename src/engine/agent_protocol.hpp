@@ -12,6 +12,7 @@
 //       -> {"req":N,"error":MESSAGE}
 //   {"op":"signal","pid":PID,"signal":SIGNO}      to the process group
 //   {"op":"freeze"} / {"op":"thaw"}                SIGSTOP / SIGCONT everything
+//   {"op":"freeze","req":N} -> {"req":N}           once every process stopped
 // agent -> engine
 //   {"event":"ready","pid":HOST_PID} + fd [root]   the sandbox is up; `root`
 //                                                  is its / (O_PATH), for

@@ -61,6 +61,11 @@ std::optional<std::string> Fleet::last_running_at(const std::string& name) const
   return rt ? rt->last_running_at : std::nullopt;
 }
 
+std::shared_ptr<Machine> Fleet::machine(const std::string& name) const {
+  const Runtime* rt = find(name);
+  return rt && rt->machine && rt->machine->up() ? rt->machine : nullptr;
+}
+
 Fleet::Hold::Hold(Fleet* fleet, std::string name) : fleet_(fleet), name_(std::move(name)) {
   auto rt = fleet_->runtime(name_);
   ++rt->holds;

@@ -48,6 +48,8 @@ class Fleet {
   // "cold" | "warm" | "running".
   std::string status(const std::string& name) const;
   std::optional<std::string> last_running_at(const std::string& name) const;
+  // The sprite's sandbox when it is up (running or warm), without waking it.
+  std::shared_ptr<Machine> machine(const std::string& name) const;
 
   // Keeps a sprite awake (no idle countdown) while alive: one per request
   // or attached client that needs the sandbox.

@@ -220,6 +220,20 @@ void Machine::freeze() {
   post({{"op", "freeze"}});
 }
 
+asio::awaitable<void> Machine::freeze_and_wait() {
+  if (socket_ < 0) co_return;
+  std::int64_t req = next_request_++;
+  json::object message{{"op", "freeze"}, {"req", req}};
+  auto pending = std::make_shared<Pending>(executor_);
+  pending_[req] = pending;
+  if (!post(std::move(message))) {
+    pending_.erase(req);
+    co_return;
+  }
+  co_await pending->wait(std::chrono::seconds(5));
+  if (!pending->done) pending_.erase(req);
+}
+
 void Machine::thaw() {
   post({{"op", "thaw"}});
 }

@@ -55,6 +55,8 @@ class Machine : public std::enable_shared_from_this<Machine> {
   boost::asio::awaitable<Spawned> spawn(const SpawnSpec& spec);
   void signal(int pid, int signo);
   void freeze();
+  // freeze(), completing once every process in the sandbox has stopped.
+  boost::asio::awaitable<void> freeze_and_wait();
   void thaw();
   // Ends the sandbox and every process in it.
   void stop();

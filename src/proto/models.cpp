@@ -183,6 +183,57 @@ std::vector<SessionEntry> parse_sessions(std::string_view body) {
   return sessions;
 }
 
+namespace {
+
+Checkpoint checkpoint_from(const json::object& o) {
+  Checkpoint c;
+  c.id = text_of(o, "id");
+  if (c.id.empty()) throw ModelError("the server sent a checkpoint without an id");
+  c.create_time = text_of(o, "create_time");
+  if (c.create_time.empty()) c.create_time = text_of(o, "created_at");
+  c.comment = text_of(o, "comment");
+  if (const auto* h = o.if_contains("history"); h && h->is_array()) {
+    for (const auto& item : h->as_array()) {
+      if (item.is_string()) c.history.emplace_back(item.as_string());
+    }
+  }
+  c.is_auto = flag_of(o, "is_auto");
+  c.source_id = text_of(o, "source_id");
+  c.health = text_of(o, "health");
+  c.current = flag_of(o, "current");
+  return c;
+}
+
+}  // namespace
+
+Checkpoint parse_checkpoint(std::string_view body) {
+  return checkpoint_from(parse_object(body, "checkpoint"));
+}
+
+std::vector<Checkpoint> parse_checkpoints(std::string_view body) {
+  json::error_code ec;
+  json::value value = json::parse(body, ec);
+  if (ec || !value.is_array()) throw ModelError("the server's checkpoint list is not a JSON array");
+  std::vector<Checkpoint> out;
+  for (const auto& entry : value.as_array()) {
+    if (entry.is_object()) out.push_back(checkpoint_from(entry.as_object()));
+  }
+  return out;
+}
+
+std::string checkpoint_id_in(std::string_view text) {
+  constexpr std::string_view kBefore = "Checkpoint ";
+  constexpr std::string_view kAfter = " created";
+  auto at = text.find(kBefore);
+  if (at == std::string_view::npos) return {};
+  at += kBefore.size();
+  auto end = text.find(kAfter, at);
+  if (end == std::string_view::npos || end == at) return {};
+  std::string_view id = text.substr(at, end - at);
+  if (id.find(' ') != std::string_view::npos) return {};
+  return std::string(id);
+}
+
 std::optional<ProgressEvent> parse_progress_event(std::string_view line) {
   json::error_code ec;
   json::value value = json::parse(line, ec);
@@ -191,6 +242,8 @@ std::optional<ProgressEvent> parse_progress_event(std::string_view line) {
   ProgressEvent e;
   e.type = text_of(o, "type");
   e.message = text_of(o, "message");
+  if (e.message.empty()) e.message = text_of(o, "data");
+  if (e.message.empty()) e.message = text_of(o, "error");
   if (const auto* code = o.if_contains("exit_code"); code && code->is_number()) {
     e.exit_code = integer(o, "exit_code");
   }

@@ -91,13 +91,30 @@ std::vector<SessionEntry> parse_sessions(std::string_view body);
 
 // One line of the kill endpoint's NDJSON (§5.2), or of another progress stream.
 struct ProgressEvent {
-  std::string type;  // signal, timeout, exited, killed, error, complete, ...
-  std::string message;
+  std::string type;     // signal, timeout, exited, killed, info, error, complete, ...
+  std::string message;  // `message`, else `data` (checkpoints), else `error`
   std::optional<int> exit_code;
   std::string json;  // the line as received
 };
 // nullopt when the line is not a JSON object (the SDKs skip such lines).
 std::optional<ProgressEvent> parse_progress_event(std::string_view line);
+
+// A checkpoint (§7.1). `create_time` also from the older `created_at`.
+struct Checkpoint {
+  std::string id;
+  std::string create_time;
+  std::string comment;
+  std::vector<std::string> history;
+  bool is_auto = false;
+  std::string source_id;
+  std::string health;
+  bool current = false;  // the local engine's marker: the one last restored
+};
+Checkpoint parse_checkpoint(std::string_view body);
+// A top-level JSON array (§7.3).
+std::vector<Checkpoint> parse_checkpoints(std::string_view body);
+// "Checkpoint v8 created" -> "v8" (§16 item 25); "" when it does not say.
+std::string checkpoint_id_in(std::string_view complete_text);
 
 // Percent-encodes a query value or path segment (RFC 3986 unreserved kept).
 std::string percent_encode(std::string_view text);
