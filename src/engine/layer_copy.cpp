@@ -9,10 +9,16 @@
 #include <sys/xattr.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
+#include <chrono>
 #include <cstring>
+#include <exception>
 #include <map>
+#include <mutex>
+#include <optional>
 #include <stdexcept>
+#include <thread>
 #include <vector>
 
 namespace spritescript::engine::layer_copy {
@@ -75,19 +81,49 @@ void copy_xattrs(int from, int to) {
   }
 }
 
-void copy_owner_mode_times(int fd, const struct stat& st) {
-  if (::fchown(fd, st.st_uid, st.st_gid) != 0) {
+// The process's umask, read once (reading it means setting it).
+mode_t current_umask() {
+  static const mode_t mask = [] {
+    mode_t m = ::umask(022);
+    ::umask(m);
+    return m;
+  }();
+  return mask;
+}
+
+// `created_mode`: what the destination was created with (before the umask).
+// Per-file system calls are what a checkpoint of many small files costs, so
+// the owner and mode are set only when they differ from what creation gave.
+void copy_owner_mode_times(int fd, const struct stat& st, mode_t created_mode) {
+  bool chowned = false;
+  if (st.st_uid != ::geteuid() || st.st_gid != ::getegid()) {
     // Rootless: ids the namespace does not map keep the engine's user.
+    chowned = ::fchown(fd, st.st_uid, st.st_gid) == 0;
   }
-  ::fchmod(fd, st.st_mode & 07777);
+  const mode_t wanted = st.st_mode & 07777;
+  if (chowned || wanted != (created_mode & ~current_umask() & 07777)) ::fchmod(fd, wanted);
   const timespec times[2] = {st.st_atim, st.st_mtim};
   ::futimens(fd, times);
 }
 
+// What the threads of one copy share.
+struct Shared {
+  std::mutex mutex;  // guards hard_links and the record
+  std::map<ino_t, std::string> hard_links;
+  std::atomic<bool> clone_ok{true};
+  std::atomic<int> helpers{0};
+};
+
+// Directories with this many entries are split between two threads: on
+// ext4 a small file's copy is mostly system calls (create, copy, times),
+// and a second core takes half of them.
+constexpr std::size_t kSplitEntries = 256;
+constexpr int kMaxHelpers = 1;
+
 class Copier {
  public:
-  Copier(int destination_root, const Options& options, Stats& stats)
-      : destination_root_(destination_root), options_(options), stats_(stats) {}
+  Copier(int destination_root, const Options& options, Stats& stats, Shared& shared)
+      : destination_root_(destination_root), options_(options), stats_(stats), shared_(shared) {}
 
   void directory(int source, int destination, const std::string& prefix) {
     std::vector<std::string> names;
@@ -108,7 +144,39 @@ class Copier {
       }
       ::closedir(listing);
     }
-    for (const auto& name : names) entry(source, destination, prefix, name);
+    std::size_t first = 0;
+    std::optional<std::thread> helper;
+    Stats helper_stats;
+    std::exception_ptr helper_error;
+    if (names.size() >= kSplitEntries && std::thread::hardware_concurrency() > 1 &&
+        shared_.helpers.fetch_add(1) < kMaxHelpers) {
+      first = names.size() / 2;
+      helper.emplace([&, this] {
+        try {
+          Copier other(destination_root_, options_, helper_stats, shared_);
+          for (std::size_t i = 0; i < first; ++i)
+            other.entry(source, destination, prefix, names[i]);
+        } catch (...) {
+          helper_error = std::current_exception();
+        }
+      });
+    } else if (names.size() >= kSplitEntries) {
+      shared_.helpers.fetch_sub(1);
+    }
+    std::exception_ptr error;
+    try {
+      for (std::size_t i = first; i < names.size(); ++i)
+        entry(source, destination, prefix, names[i]);
+    } catch (...) {
+      error = std::current_exception();
+    }
+    if (helper) {
+      helper->join();
+      shared_.helpers.fetch_sub(1);
+      stats_ += helper_stats;
+    }
+    if (error) std::rethrow_exception(error);
+    if (helper_error) std::rethrow_exception(helper_error);
   }
 
  private:
@@ -128,7 +196,7 @@ class Copier {
       if (to.get() < 0) fail("cannot open", rel);
       directory(from.get(), to.get(), rel);
       copy_xattrs(from.get(), to.get());
-      copy_owner_mode_times(to.get(), st);  // times last: the children changed them
+      copy_owner_mode_times(to.get(), st, 0700);  // times last: the children changed them
     } else if (S_ISREG(st.st_mode)) {
       regular(source, destination, rel, name, st);
     } else if (S_ISLNK(st.st_mode)) {
@@ -160,15 +228,28 @@ class Copier {
                const struct stat& st) {
     ++stats_.files;
     const Identity id = identity_of(st);
-    if (options_.record && id.ctime_ns < options_.record_before_ns) (*options_.record)[rel] = id;
-    // A second name of an inode already copied: the same link here.
+    if (options_.record && id.ctime_ns < options_.record_before_ns) {
+      std::lock_guard lock(shared_.mutex);
+      (*options_.record)[rel] = id;
+    }
+    // A second name of an inode already copied: the same link here. (With
+    // two threads the first name may not be created yet: wait for it. A
+    // link shares the inode, so the data the first one writes is there.)
     if (st.st_nlink > 1) {
-      auto [it, first] = hard_links_.try_emplace(st.st_ino, rel);
-      if (!first) {
-        if (::linkat(destination_root_, it->second.c_str(), destination, name.c_str(), 0) != 0) {
-          fail("cannot link", rel);
+      std::string first_name;
+      {
+        std::lock_guard lock(shared_.mutex);
+        auto [it, first] = shared_.hard_links.try_emplace(st.st_ino, rel);
+        if (!first) first_name = it->second;
+      }
+      if (!first_name.empty()) {
+        for (int attempt = 0;; ++attempt) {
+          if (::linkat(destination_root_, first_name.c_str(), destination, name.c_str(), 0) == 0) {
+            return;
+          }
+          if (errno != ENOENT || attempt == 2000) fail("cannot link", rel);
+          std::this_thread::sleep_for(std::chrono::microseconds(500));
         }
-        return;
       }
     }
     if (options_.reuse_root >= 0 && options_.reused_from) {
@@ -181,28 +262,37 @@ class Copier {
     }
     Fd from(::openat(source, name.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
     if (from.get() < 0) fail("cannot open", rel);
+    // Created with its own permission bits: no fchmod in the common case.
+    // (The data is written through the descriptor, so read-only modes are
+    // fine.)
+    const mode_t created = st.st_mode & 0777;
     Fd to(::openat(destination, name.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
-                   0600));
+                   created));
     if (to.get() < 0) fail("cannot create", rel);
     if (st.st_size > 0) {
-      if (clone_ok_ && ::ioctl(to.get(), FICLONE, from.get()) == 0) {
+      if (shared_.clone_ok && ::ioctl(to.get(), FICLONE, from.get()) == 0) {
         ++stats_.files_cloned;
       } else {
         if (errno == EOPNOTSUPP || errno == EXDEV || errno == EINVAL || errno == ENOTTY) {
-          clone_ok_ = false;  // ext4 and friends: never try again
+          shared_.clone_ok = false;  // ext4 and friends: never try again
         }
-        copy_data(from.get(), to.get(), rel);
+        copy_data(from.get(), to.get(), rel, static_cast<std::uint64_t>(st.st_size));
       }
     }
     copy_xattrs(from.get(), to.get());
-    copy_owner_mode_times(to.get(), st);
+    copy_owner_mode_times(to.get(), st, created);
   }
 
-  void copy_data(int from, int to, const std::string& rel) {
+  // `size`: what stat said. The sprite is paused, so the file is that long;
+  // stopping there saves the call that would read the end.
+  void copy_data(int from, int to, const std::string& rel, std::uint64_t size) {
+    std::uint64_t copied = 0;
     for (;;) {
       ssize_t n = ::copy_file_range(from, nullptr, to, nullptr, std::size_t{1} << 30, 0);
       if (n > 0) {
         stats_.bytes_copied += static_cast<std::uint64_t>(n);
+        copied += static_cast<std::uint64_t>(n);
+        if (copied == size) return;  // saves the call that reads the end
         continue;
       }
       if (n == 0) return;
@@ -231,8 +321,7 @@ class Copier {
   int destination_root_;
   const Options& options_;
   Stats& stats_;
-  bool clone_ok_ = true;
-  std::map<ino_t, std::string> hard_links_;
+  Shared& shared_;
 };
 
 std::uint64_t bytes_under(int dir) {
@@ -301,7 +390,8 @@ Manifest parse_manifest(std::string_view text) {
 
 Stats copy_tree(int source, int destination, const Options& options) {
   Stats stats;
-  Copier copier(destination, options, stats);
+  Shared shared;
+  Copier copier(destination, options, stats, shared);
   copier.directory(source, destination, "");
   return stats;
 }

@@ -56,6 +56,16 @@ struct Stats {
   std::uint64_t bytes_copied = 0;  // data actually copied
   std::uint64_t files_reused = 0;  // linked from the earlier copy
   std::uint64_t files_cloned = 0;  // reflinked
+
+  Stats& operator+=(const Stats& other) {
+    files += other.files;
+    directories += other.directories;
+    others += other.others;
+    bytes_copied += other.bytes_copied;
+    files_reused += other.files_reused;
+    files_cloned += other.files_cloned;
+    return *this;
+  }
 };
 
 // Copies the contents of directory `source` into the empty directory

@@ -99,7 +99,8 @@ std::string check_sprite_name(const std::string& name) {
   return {};
 }
 
-void write_file_atomically(const fs::path& path, const std::string& contents, unsigned mode) {
+void write_file_atomically(const fs::path& path, const std::string& contents, unsigned mode,
+                           bool durable) {
   fs::path tmp = path;
   tmp += ".tmp-" + random_hex(4);
   int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
@@ -115,7 +116,7 @@ void write_file_atomically(const fs::path& path, const std::string& contents, un
     }
     done += static_cast<std::size_t>(n);
   }
-  if (::fsync(fd) != 0 || ::close(fd) != 0) {
+  if ((durable && ::fsync(fd) != 0) || ::close(fd) != 0) {
     ::unlink(tmp.c_str());
     fail("cannot sync", tmp);
   }
@@ -123,7 +124,7 @@ void write_file_atomically(const fs::path& path, const std::string& contents, un
     ::unlink(tmp.c_str());
     fail("cannot rename into", path);
   }
-  fsync_path(path.parent_path(), O_RDONLY | O_DIRECTORY);
+  if (durable) fsync_path(path.parent_path(), O_RDONLY | O_DIRECTORY);
 }
 
 std::string random_hex(std::size_t bytes) {

@@ -58,9 +58,14 @@ class Store {
   std::map<std::string, Sprite> sprites_;
 };
 
-// Writes `contents` to `path` atomically with the given permission bits.
+// Writes `contents` to `path` atomically with the given permission bits:
+// readers see the old file or the new one. `durable` also fsyncs the file
+// and its directory, so it survives a power loss; without it, it survives
+// the process being killed. (On ext4 an fsync commits the journal, which
+// first writes out every dirty data block written before it: after a
+// checkpoint copied 200 MB, that is 200 MB.)
 void write_file_atomically(const std::filesystem::path& path, const std::string& contents,
-                           unsigned mode = 0644);
+                           unsigned mode = 0644, bool durable = true);
 
 // A random identifier, 32 hex digits from the kernel's generator (tokens).
 std::string random_hex(std::size_t bytes);
