@@ -2,6 +2,10 @@
 
 #include "util/async_mutex.hpp"
 
+#include <sys/sendfile.h>
+
+#include <cerrno>
+
 #include <boost/asio.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
@@ -11,6 +15,9 @@
 #include <array>
 #include <chrono>
 #include <cstdio>
+#include <optional>
+#include <stdexcept>
+#include <vector>
 
 namespace spritescript::engine {
 
@@ -122,11 +129,76 @@ class BeastWebSocket final : public WebSocket {
 
 class BeastExchange final : public HttpExchange {
  public:
-  BeastExchange(beast::tcp_stream& stream, http::request<http::string_body>& req,
-                HttpRequest request, const Headers& common)
-      : stream_(stream), req_(req), request_(std::move(request)), common_(common) {}
+  // `body_parser`: the parser of a streamed body (its header is read), or
+  // null when the whole body is in `request.body`.
+  BeastExchange(beast::tcp_stream& stream, beast::flat_buffer& buffer,
+                http::request<http::string_body>& req, HttpRequest request, const Headers& common,
+                http::request_parser<http::buffer_body>* body_parser)
+      : stream_(stream),
+        buffer_(buffer),
+        req_(req),
+        request_(std::move(request)),
+        common_(common),
+        body_parser_(body_parser) {
+    if (body_parser_ && !body_parser_->chunked() && body_parser_->content_length()) {
+      // A body of known length is read straight into the handler's buffer:
+      // no copy through the parser, and reads as large as the buffer.
+      direct_ = true;
+      remaining_ = *body_parser_->content_length();
+    } else if (body_parser_) {
+      buffer_.reserve(std::size_t{256} * 1024);  // Beast reads at most what the buffer can take
+    }
+  }
 
   const HttpRequest& request() const override { return request_; }
+
+  asio::awaitable<std::size_t> read_body(char* data, std::size_t size) override {
+    if (!body_parser_) {
+      std::size_t n = std::min(size, request_.body.size() - body_read_);
+      std::copy_n(request_.body.data() + body_read_, n, data);
+      body_read_ += n;
+      co_return n;
+    }
+    if (body_failed_) throw std::runtime_error("the request body was cut off");
+    if (direct_) {
+      size = static_cast<std::size_t>(std::min<std::uint64_t>(size, remaining_));
+      if (size == 0) co_return 0;
+      if (buffer_.size() > 0) {  // what came with the header
+        std::size_t n = asio::buffer_copy(asio::buffer(data, size), buffer_.data());
+        buffer_.consume(n);
+        remaining_ -= n;
+        co_return n;
+      }
+      stream_.expires_after(std::chrono::minutes(5));
+      auto [ec, n] = co_await stream_.async_read_some(asio::buffer(data, size), kAsTuple);
+      if (ec) {
+        body_failed_ = true;
+        throw std::runtime_error("the request body was cut off: " + ec.message());
+      }
+      remaining_ -= n;
+      co_return n;
+    }
+    while (size > 0 && !body_parser_->is_done()) {
+      auto& body = body_parser_->get().body();
+      body.data = data;
+      body.size = size;
+      stream_.expires_after(std::chrono::minutes(5));  // a slow upload is fine, a stalled one not
+      auto [ec, n] = co_await http::async_read(stream_, buffer_, *body_parser_, kAsTuple);
+      if (ec == http::error::need_buffer) ec = {};
+      const std::size_t got = size - body.size;
+      if (ec) {
+        body_failed_ = true;
+        throw std::runtime_error("the request body was cut off: " + ec.message());
+      }
+      if (got > 0) co_return got;
+    }
+    co_return 0;
+  }
+
+  // A streamed body the handler did not read to its end.
+  bool body_unread() const {
+    return direct_ ? remaining_ > 0 : body_parser_ && !body_parser_->is_done();
+  }
 
   asio::awaitable<void> respond(HttpResponse response) override {
     answered_ = true;
@@ -137,7 +209,7 @@ class BeastExchange final : public HttpExchange {
       res.set(http::field::content_type, response.content_type);
       res.body() = std::move(response.body);
     }
-    res.keep_alive(req_.keep_alive());
+    res.keep_alive(req_.keep_alive() && !body_unread());
     res.prepare_payload();
     auto [ec, n] = co_await http::async_write(stream_, res, kAsTuple);
     reusable_ = !ec && res.keep_alive();
@@ -176,10 +248,41 @@ class BeastExchange final : public HttpExchange {
     co_return streaming_ok_;
   }
 
+  asio::awaitable<bool> write_file_chunk(int fd, std::uint64_t offset, std::size_t size) override {
+    if (!streaming_ok_ || size == 0) co_return streaming_ok_;
+    char head[2 * sizeof(std::size_t) + 3];
+    int len = std::snprintf(head, sizeof head, "%zx\r\n", size);
+    auto [ec, n] = co_await asio::async_write(
+        stream_, asio::buffer(head, static_cast<std::size_t>(len)), kAsTuple);
+    if (ec) streaming_ok_ = false;
+    auto& socket = stream_.socket();
+    boost::system::error_code nb;
+    if (streaming_ok_) socket.native_non_blocking(true, nb);
+    auto at = static_cast<off_t>(offset);
+    std::size_t left = size;
+    while (streaming_ok_ && left > 0) {
+      ssize_t sent = ::sendfile(socket.native_handle(), fd, &at, left);
+      if (sent > 0) {
+        left -= static_cast<std::size_t>(sent);
+      } else if (sent < 0 && errno == EAGAIN) {
+        auto [wec] = co_await socket.async_wait(tcp::socket::wait_write, kAsTuple);
+        if (wec) streaming_ok_ = false;
+      } else if (sent < 0 && errno == EINTR) {
+        continue;
+      } else {
+        streaming_ok_ = false;  // an error, or the file is shorter than it was
+      }
+    }
+    if (!streaming_ok_) co_return false;
+    auto [tec, tn] = co_await asio::async_write(stream_, asio::buffer("\r\n", 2), kAsTuple);
+    if (tec) streaming_ok_ = false;
+    co_return streaming_ok_;
+  }
+
   asio::awaitable<void> finish_stream() override {
     if (!streaming_ok_) co_return;
     auto [ec, n] = co_await asio::async_write(stream_, http::make_chunk_last(), kAsTuple);
-    reusable_ = !ec && req_.keep_alive();
+    reusable_ = !ec && req_.keep_alive() && !body_unread();
   }
 
   asio::awaitable<std::shared_ptr<WebSocket>> accept_websocket(Headers headers) override {
@@ -230,9 +333,15 @@ class BeastExchange final : public HttpExchange {
   }
 
   beast::tcp_stream& stream_;
+  beast::flat_buffer& buffer_;
   http::request<http::string_body>& req_;
   HttpRequest request_;
   const Headers& common_;
+  http::request_parser<http::buffer_body>* body_parser_;
+  std::size_t body_read_ = 0;  // of request_.body, when not streamed
+  bool direct_ = false;        // a streamed body of known length, read without the parser
+  std::uint64_t remaining_ = 0;
+  bool body_failed_ = false;
   bool answered_ = false;
   bool reusable_ = false;
   bool streaming_ok_ = false;
@@ -246,6 +355,17 @@ HttpResponse json_error(int status, const char* code, const char* message) {
 
 }  // namespace
 
+bool streams_body(std::string_view method, std::string_view target) {
+  if (method != "PUT") return false;
+  std::string_view path = target.substr(0, target.find('?'));
+  constexpr std::string_view kPrefix = "/v1/sprites/";
+  constexpr std::string_view kSuffix = "/fs/write";
+  return path.size() > kPrefix.size() + kSuffix.size() && path.starts_with(kPrefix) &&
+         path.ends_with(kSuffix) &&
+         path.substr(kPrefix.size(), path.size() - kPrefix.size() - kSuffix.size()).find('/') ==
+             std::string_view::npos;
+}
+
 struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
   Impl(asio::io_context& io, HttpHandler h, Headers common)
       : acceptor(io), handler(std::move(h)), common_headers(std::move(common)) {}
@@ -255,10 +375,34 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
     beast::tcp_stream stream(std::move(socket));
     beast::flat_buffer buffer;
     for (;;) {
-      http::request_parser<http::string_body> parser;
-      parser.body_limit(kMaxBody);
+      // The header first: it decides whether the body is read whole (the
+      // usual case, up to 64 MiB) or streamed to the handler (fs write).
+      http::request_parser<http::empty_body> header_parser;
+      header_parser.body_limit(boost::none);          // checked below, per kind of request
       stream.expires_after(std::chrono::minutes(5));  // idle keep-alive connections end
-      auto [ec, n] = co_await http::async_read(stream, buffer, parser, kAsTuple);
+      auto [ec, n] = co_await http::async_read_header(stream, buffer, header_parser, kAsTuple);
+      const bool streamed =
+          !ec && streams_body(header_parser.get().method_string(), header_parser.get().target());
+      std::optional<http::request_parser<http::string_body>> parser;
+      std::optional<http::request_parser<http::buffer_body>> body_parser;
+      if (!ec && !streamed && header_parser.content_length() &&
+          *header_parser.content_length() > kMaxBody) {
+        ec = http::error::body_limit;
+      }
+      if (!ec && beast::iequals(header_parser.get()[http::field::expect], "100-continue")) {
+        // curl waits a second for this before it sends a large body.
+        http::response<http::empty_body> go_on{http::status::continue_, 11};
+        auto [wec, wn] = co_await http::async_write(stream, go_on, kAsTuple);
+        ec = wec;
+      }
+      if (!ec && streamed) {
+        body_parser.emplace(std::move(header_parser));
+      } else if (!ec) {
+        parser.emplace(std::move(header_parser));
+        parser->body_limit(kMaxBody);
+        auto [bec, bn] = co_await http::async_read(stream, buffer, *parser, kAsTuple);
+        ec = bec;
+      }
       if (ec) {
         // Say what was wrong when the peer is still there to hear it.
         if (ec == http::error::body_limit) {
@@ -271,14 +415,21 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
         }
         break;
       }
-      http::request<http::string_body> req = parser.release();
+      http::request<http::string_body> req;
+      if (streamed) {
+        req = http::request<http::string_body>(http::request_header<>(body_parser->get().base()));
+      } else {
+        req = parser->release();
+      }
       HttpRequest request{std::string(req.method_string()),
                           std::string(req.target()),
                           std::string(req[http::field::authorization]),
                           std::string(req[http::field::accept]),
                           std::move(req.body()),
-                          websocket::is_upgrade(req)};
-      BeastExchange exchange(stream, req, std::move(request), common_headers);
+                          websocket::is_upgrade(req),
+                          streamed};
+      BeastExchange exchange(stream, buffer, req, std::move(request), common_headers,
+                             body_parser ? &*body_parser : nullptr);
       try {
         co_await handler(exchange);
       } catch (const std::exception& e) {
@@ -289,11 +440,32 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
         co_await exchange.respond(
             json_error(500, "internal", "internal error in the local engine"));
       }
+      if (streamed) buffer.shrink_to_fit();
+      if (exchange.body_unread()) {
+        // Answered before the body's end: drop what the client still sends
+        // for a little while, so that closing does not reset the connection
+        // before the client has read the answer.
+        co_await drain(stream);
+        break;
+      }
       if (!exchange.reusable()) break;
     }
     if (stream.socket().is_open()) {
       beast::error_code ignored;
       stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
+    }
+  }
+
+  static asio::awaitable<void> drain(beast::tcp_stream& stream) {
+    beast::error_code ignored;
+    stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
+    stream.expires_after(std::chrono::seconds(2));
+    std::vector<char> sink(std::size_t{64} * 1024);
+    std::uint64_t dropped = 0;
+    while (dropped < kMaxBody) {
+      auto [ec, n] = co_await stream.async_read_some(asio::buffer(sink), kAsTuple);
+      if (ec) break;
+      dropped += n;
     }
   }
 

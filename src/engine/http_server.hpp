@@ -31,9 +31,17 @@ struct HttpRequest {
   std::string target;  // origin-form, e.g. "/v1/sprites?prefix=ci-"
   std::string authorization;
   std::string accept;
-  std::string body;
+  std::string body;        // empty when body_streamed
   bool websocket = false;  // an Upgrade: websocket request
+  // The body was not read ahead: HttpExchange::read_body() delivers it as it
+  // arrives, with no size limit. True for PUT /v1/sprites/NAME/fs/write only
+  // (see streams_body()).
+  bool body_streamed = false;
 };
+
+// Which requests get their bodies streamed rather than read whole (limit
+// 64 MiB) before the handler runs: PUT .../fs/write, decided on the header.
+bool streams_body(std::string_view method, std::string_view target);
 
 struct HttpResponse {
   HttpResponse() = default;
@@ -77,6 +85,13 @@ class HttpExchange {
  public:
   virtual ~HttpExchange() = default;
   virtual const HttpRequest& request() const = 0;
+  // The next bytes of the request body into `buffer` (at most `size`); 0 at
+  // its end. For a streamed body (request().body_streamed) this reads the
+  // connection; otherwise it hands out request().body. Throws
+  // std::runtime_error when the body is cut off or malformed. A handler that
+  // answers before the end of a streamed body closes the connection after
+  // the answer (the rest of the body is drained and dropped first, briefly).
+  virtual asio::awaitable<std::size_t> read_body(char* buffer, std::size_t size) = 0;
   virtual asio::awaitable<void> respond(HttpResponse response) = 0;
   // A chunked response; each write_chunk() is one HTTP chunk, flushed at
   // once (HTTP exec relies on chunk boundaries, spec §4). False when the
@@ -87,6 +102,13 @@ class HttpExchange {
   // bytes of `data`, written together (one gather write, no copy).
   virtual asio::awaitable<bool> write_chunks(std::string_view prefix, std::string_view data,
                                              std::size_t max_payload) = 0;
+  // One chunk of `size` bytes of the file `fd` from `offset`, sent with
+  // sendfile(): from the page cache to the socket without passing through
+  // the engine (let the data be cached first: a read from disk here would
+  // block the event loop). False when the client went away or the file
+  // ended early (the response is then cut short, which the client sees).
+  virtual asio::awaitable<bool> write_file_chunk(int fd, std::uint64_t offset,
+                                                 std::size_t size) = 0;
   virtual asio::awaitable<void> finish_stream() = 0;
   // Completes the upgrade (101 with `headers`); nullptr when it failed.
   virtual asio::awaitable<std::shared_ptr<WebSocket>> accept_websocket(Headers headers) = 0;
