@@ -6,9 +6,14 @@
 
 #include <boost/json.hpp>
 
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <chrono>
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -35,6 +40,9 @@ namespace {
 // In the layer's top directory, which the sprite never sees (only its
 // subdirectories are mounted); not copied into checkpoints.
 constexpr const char* kLayerInfo = ".spritescript-layer.json";
+
+// Automatic checkpoints kept per sprite (the newest; older ones are pruned).
+constexpr std::size_t kAutoCheckpointsKept = 3;
 
 // Checkpoint files are made safe against the engine dying, not against a
 // power loss: an fsync here would first write out every byte the copy
@@ -295,10 +303,14 @@ struct Built {
   Checkpoint checkpoint;
   layer_copy::Stats stats;
   double seconds = 0;
+  fs::path building;              // the copy, until committed
+  layer_copy::Manifest manifest;  // what its files were copied from
 };
 
-// Blocking: copies the layer into a new checkpoint and commits it.
-Built build_checkpoint(const Paths& p, const std::string& comment, bool is_auto) {
+// Blocking: copies the layer aside for a new checkpoint (commit() makes it
+// one). `cancel` stops the copy (the engine is stopping).
+Built copy_layer(const Paths& p, const std::string& comment, bool is_auto,
+                 const std::atomic<bool>* cancel) {
   const auto started = std::chrono::steady_clock::now();
   make_dirs(p);
   recover(p);
@@ -326,30 +338,55 @@ Built build_checkpoint(const Paths& p, const std::string& comment, bool is_auto)
     reuse_root.emplace(::open((p.trees / earlier.id).c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
     break;
   }
-  const fs::path building = p.scratch / ("build-" + c.id);
-  fs::create_directory(building);
+  built.building = p.scratch / ("build-" + c.id);
+  fs::create_directory(built.building);
   Fd source = open_dir(p.layer);
-  Fd destination = open_dir(building);
-  layer_copy::Manifest record;
+  Fd destination = open_dir(built.building);
   layer_copy::Options options;
   if (reuse_root && reuse_root->get() >= 0) {
     options.reuse_root = reuse_root->get();
     options.reused_from = &reused_from;
   }
-  options.record = &record;
+  options.record = &built.manifest;
   options.record_before_ns = now_ns() - 1'000'000'000;
   options.skip_top = [](std::string_view name) { return name == kLayerInfo; };
+  options.cancel = cancel;
   built.stats = layer_copy::copy_tree(source.get(), destination.get(), options);
   ::fchmod(destination.get(), 0755);
-
-  // Commit: metadata first, the tree last (recover() drops either alone).
-  write_file_atomically(p.meta / (c.id + ".files"), layer_copy::serialize(record), 0600, kDurable);
-  write_file_atomically(p.meta / (c.id + ".json"), json::serialize(to_stored_json(c)) + "\n", 0600);
-  if (::rename(building.c_str(), (p.trees / c.id).c_str()) != 0) {
-    throw std::runtime_error("cannot commit the checkpoint: " + std::string(std::strerror(errno)));
-  }
   built.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   return built;
+}
+
+// Blocking: metadata first, the tree last (recover() drops either alone).
+void commit(const Paths& p, const Built& built) {
+  const Checkpoint& c = built.checkpoint;
+  write_file_atomically(p.meta / (c.id + ".files"), layer_copy::serialize(built.manifest), 0600,
+                        kDurable);
+  write_file_atomically(p.meta / (c.id + ".json"), json::serialize(to_stored_json(c)) + "\n", 0600,
+                        kDurable);
+  if (::rename(built.building.c_str(), (p.trees / c.id).c_str()) != 0) {
+    throw std::runtime_error("cannot commit the checkpoint: " + std::string(std::strerror(errno)));
+  }
+}
+
+// Blocking: deletes checkpoint `id` (metadata first: from then on it does
+// not exist; recover() finishes a cut delete).
+void delete_checkpoint(const Paths& p, const std::string& id) {
+  std::error_code ec;
+  fs::remove(p.meta / (id + ".json"), ec);
+  if (ec) throw std::runtime_error("cannot delete checkpoint " + id + ": " + ec.message());
+  fs::remove(p.meta / (id + ".files"), ec);
+  fs::remove_all(p.trees / id, ec);
+}
+
+// Blocking: keeps the newest `keep` automatic checkpoints (and the current one).
+void prune_auto(const Paths& p, std::size_t keep) {
+  const std::string current = read_layer_info(p.layer).base;
+  std::size_t seen = 0;
+  for (const auto& c : load_all(p)) {
+    if (!c.is_auto || c.id == current) continue;
+    if (++seen > keep) delete_checkpoint(p, c.id);
+  }
 }
 
 // Blocking: a private copy of checkpoint `c`, ready to become the layer.
@@ -401,10 +438,56 @@ struct Unlock {
 
 CheckpointApi::CheckpointApi(Fleet& fleet, Store& store) : fleet_(fleet), store_(store) {
   for (const Sprite* sprite : store_.list("", "")) recover(Paths(store_.dir(sprite->name)));
+  fleet_.on_paused = [this](const std::string& name) {
+    asio::co_spawn(fleet_.executor(), auto_checkpoint(name), asio::detached);
+  };
 }
 
 CheckpointApi::~CheckpointApi() {
+  fleet_.on_paused = nullptr;
+  stopping_ = true;  // a copy in progress stops at its next file
   pool_.join();
+}
+
+asio::awaitable<void> CheckpointApi::auto_checkpoint(std::string name) {
+  AsyncMutex& lock = fleet_.layer_lock(name);
+  co_await lock.lock();
+  Unlock unlock{lock};
+  // Only while the sprite stays paused: then nothing writes to its layer.
+  if (stopping_ || !store_.get(name) || fleet_.status(name) != "warm") co_return;
+  const std::uint64_t wakes = fleet_.wakes(name);
+  const Paths paths(store_.dir(name));
+  const std::atomic<bool>* cancel = &stopping_;
+  auto job = [paths, cancel]() { return copy_layer(paths, "", true, cancel); };
+  Built built;
+  std::string failure;
+  try {
+    built = co_await run_blocking<Built>(pool_, std::move(job));
+  } catch (const std::exception& e) {
+    failure = e.what();
+  }
+  if (!failure.empty() || stopping_) co_return;  // recover() removes the copy
+  // Woken meanwhile (an exec, a file written): the copy may be torn.
+  const bool keep = store_.get(name) && fleet_.wakes(name) == wakes;
+  auto finish = [paths, built, keep]() {
+    if (!keep) {
+      std::error_code ignored;
+      fs::remove_all(built.building, ignored);
+      return 0;
+    }
+    commit(paths, built);
+    prune_auto(paths, kAutoCheckpointsKept);
+    return 0;
+  };
+  try {
+    co_await run_blocking<int>(pool_, std::move(finish));
+  } catch (const std::exception& e) {
+    failure = e.what();
+  }
+  if (!failure.empty()) {
+    std::fprintf(stderr, "spritescript: automatic checkpoint of %s failed: %s\n", name.c_str(),
+                 failure.c_str());
+  }
 }
 
 asio::awaitable<void> CheckpointApi::serve(HttpExchange& exchange, const proto::Target& target,
@@ -485,7 +568,12 @@ asio::awaitable<void> CheckpointApi::create(HttpExchange& exchange, const std::s
   Built built;
   std::string failure;
   try {
-    auto job = [paths, comment]() { return build_checkpoint(paths, comment, false); };
+    const std::atomic<bool>* cancel = &stopping_;
+    auto job = [paths, comment, cancel]() {
+      Built copy = copy_layer(paths, comment, false, cancel);
+      commit(paths, copy);
+      return copy;
+    };
     built = co_await run_blocking<Built>(pool_, std::move(job));
   } catch (const std::exception& e) {
     failure = e.what();
@@ -599,25 +687,22 @@ asio::awaitable<void> CheckpointApi::remove(HttpExchange& exchange, const std::s
                                             "restored from it); it cannot be deleted"));
     co_return;
   }
-  // Metadata first: from then on the checkpoint does not exist.
-  std::error_code ec;
-  fs::remove(paths.meta / (id + ".json"), ec);
-  if (ec) {
-    co_await exchange.respond(
-        api_error(500, "internal", "cannot delete checkpoint " + id + ": " + ec.message()));
-    co_return;
-  }
-  fs::remove(paths.meta / (id + ".files"), ec);
-  const fs::path trash = paths.scratch / ("trash-" + id + "-" + random_hex(4));
-  fs::create_directories(paths.scratch, ec);
-  fs::rename(paths.trees / id, trash, ec);
-  co_await exchange.respond({204, ""});
-  auto cleanup = [trash]() {
-    std::error_code ignored;
-    fs::remove_all(trash, ignored);
+  const std::string doomed = id;
+  auto job = [paths, doomed]() {
+    delete_checkpoint(paths, doomed);
     return 0;
   };
-  co_await run_blocking<int>(pool_, std::move(cleanup));
+  std::string failure;
+  try {
+    co_await run_blocking<int>(pool_, std::move(job));
+  } catch (const std::exception& e) {
+    failure = e.what();
+  }
+  if (!failure.empty()) {
+    co_await exchange.respond(api_error(500, "internal", failure));
+    co_return;
+  }
+  co_await exchange.respond({204, ""});
 }
 
 }  // namespace spritescript::engine

@@ -23,6 +23,7 @@
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/thread_pool.hpp>
 
+#include <atomic>
 #include <string>
 
 #include "engine/http_server.hpp"
@@ -54,9 +55,13 @@ class CheckpointApi {
                                const std::string& id);
   HttpResponse list(const proto::Target& target, const std::string& name) const;
   HttpResponse get(const std::string& name, const std::string& id) const;
+  // Taken when an idle sprite is paused (running -> warm), kept only if it
+  // stayed paused throughout; the newest three are kept.
+  asio::awaitable<void> auto_checkpoint(std::string name);
 
   Fleet& fleet_;
   Store& store_;
+  std::atomic<bool> stopping_{false};
   boost::asio::thread_pool pool_{2};
 };
 

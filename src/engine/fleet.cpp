@@ -26,6 +26,7 @@ struct Fleet::Runtime {
   std::map<int, std::shared_ptr<Session>> sessions;
   std::deque<int> finished;
   std::optional<std::string> last_running_at;
+  std::uint64_t wakes = 0;
 };
 
 Fleet::Fleet(asio::any_io_executor ex, Store& store, Options options)
@@ -64,6 +65,11 @@ std::optional<std::string> Fleet::last_running_at(const std::string& name) const
 std::shared_ptr<Machine> Fleet::machine(const std::string& name) const {
   const Runtime* rt = find(name);
   return rt && rt->machine && rt->machine->up() ? rt->machine : nullptr;
+}
+
+std::uint64_t Fleet::wakes(const std::string& name) const {
+  const Runtime* rt = find(name);
+  return rt ? rt->wakes : 0;
 }
 
 Fleet::Hold::Hold(Fleet* fleet, std::string name) : fleet_(fleet), name_(std::move(name)) {
@@ -112,6 +118,7 @@ void Fleet::update_idle(const std::string& name) {
       rt.frozen = true;
       notify(name);
       update_idle(name);
+      if (on_paused) on_paused(name);
     } else {
       stop(name);
     }
@@ -132,6 +139,7 @@ asio::awaitable<std::shared_ptr<Machine>> Fleet::wake(const std::string& name) {
     if (rt.frozen) {
       rt.machine->thaw();
       rt.frozen = false;
+      ++rt.wakes;
       notify(name);
     }
     update_idle(name);
@@ -154,6 +162,7 @@ asio::awaitable<std::shared_ptr<Machine>> Fleet::wake(const std::string& name) {
   };
   rt.machine = machine;
   rt.frozen = false;
+  ++rt.wakes;
   rt.last_running_at = proto::format_rfc3339(std::chrono::system_clock::now());
   notify(name);
   update_idle(name);

@@ -50,6 +50,10 @@ class Fleet {
   std::optional<std::string> last_running_at(const std::string& name) const;
   // The sprite's sandbox when it is up (running or warm), without waking it.
   std::shared_ptr<Machine> machine(const std::string& name) const;
+  // Counts the sprite's starts and thaws: work that needs it to stay paused
+  // compares the count before and after.
+  std::uint64_t wakes(const std::string& name) const;
+  const boost::asio::any_io_executor& executor() const { return executor_; }
 
   // Keeps a sprite awake (no idle countdown) while alive: one per request
   // or attached client that needs the sandbox.
@@ -92,6 +96,9 @@ class Fleet {
   // Serialises changes to the sprite's writable layer that must not overlap:
   // a checkpoint's copy, a restore, and writes of the filesystem API.
   AsyncMutex& layer_lock(const std::string& name);
+
+  // Called when an idle sprite has just been paused (running -> warm).
+  std::function<void(const std::string& name)> on_paused;
 
   // Called after a sprite's sandbox started from cold (services start here).
   std::function<void(const std::string& name, const std::shared_ptr<Machine>& machine)> on_started;

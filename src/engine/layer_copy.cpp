@@ -182,6 +182,8 @@ class Copier {
  private:
   void entry(int source, int destination, const std::string& prefix, const std::string& name) {
     const std::string rel = prefix.empty() ? name : prefix + "/" + name;
+    if (options_.cancel && options_.cancel->load())
+      throw std::runtime_error("the copy was cancelled");
     struct stat st {};
     if (::fstatat(source, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
       if (errno == ENOENT) return;  // gone meanwhile (a process not frozen)

@@ -12,6 +12,7 @@
 // "Checkpoints", has the reasoning.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <string>
@@ -47,6 +48,8 @@ struct Options {
   std::int64_t record_before_ns = 0;
   // Names at the top level that are not copied.
   std::function<bool(std::string_view name)> skip_top;
+  // When set (from another thread), the copy throws at its next entry.
+  const std::atomic<bool>* cancel = nullptr;
 };
 
 struct Stats {

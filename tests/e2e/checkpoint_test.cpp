@@ -16,6 +16,7 @@
 #include <random>
 #include <set>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "client/client.hpp"
@@ -302,4 +303,54 @@ TEST_CASE("checkpoints: SIGKILL at random points of checkpoints and restores los
   CHECK(s.out("crash", "cd /home/sprite/data && md5sum -c --quiet ../sums && echo whole") ==
         "whole\n");
   WARN("rounds interrupted mid-way: " << interrupted << " of " << kRounds);
+}
+
+TEST_CASE("checkpoints: an idle sprite gets automatic checkpoints, hidden unless asked, pruned",
+          "[checkpoints][auto]") {
+  e2e::TempDir state;
+  e2e::Engine engine(state, {"--idle-timeout", "300ms", "--cold-timeout", "60s"});
+  Sprite s(engine.port());
+  s.create("idle");
+  auto autos = [&]() {
+    std::vector<proto::Checkpoint> out;
+    for (auto& c : run(s.io, s.api.list_checkpoints("idle", true))) {
+      if (c.is_auto) out.push_back(c);
+    }
+    return out;
+  };
+  auto wait_for_autos = [&](std::size_t count) {
+    const auto end = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+    while (std::chrono::steady_clock::now() < end) {
+      auto list = autos();
+      if (list.size() >= count) return list;
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    FAIL("no automatic checkpoint appeared");
+    return std::vector<proto::Checkpoint>{};
+  };
+  s.out("idle", "echo first > /home/sprite/f");
+  auto first = wait_for_autos(1);
+  CHECK(first[0].id == "auto-0");
+  CHECK(run(s.io, s.api.list_checkpoints("idle")).empty());  // hidden by default
+  CHECK(s.out("idle", "cat /.sprite/checkpoints/auto-0/home/sprite/f") == "first\n");
+
+  // Each wake and pause makes one more; only the newest three stay.
+  for (int i = 0; i < 4; ++i) {
+    s.out("idle", "echo " + std::to_string(i) + " > /home/sprite/f");
+    const std::string wanted = "auto-" + std::to_string(i + 1);
+    const auto end = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+    bool seen = false;
+    while (!seen && std::chrono::steady_clock::now() < end) {
+      for (const auto& c : autos()) seen = seen || c.id == wanted;
+      if (!seen) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    REQUIRE(seen);
+  }
+  auto kept = autos();
+  REQUIRE(kept.size() == 3);
+  CHECK(kept[0].id == "auto-4");
+  CHECK(kept[2].id == "auto-2");
+  // An automatic checkpoint restores like any other.
+  run(s.io, s.api.restore("idle", "auto-4"));
+  CHECK(s.out("idle", "cat /home/sprite/f") == "3\n");
 }
