@@ -1,4 +1,5 @@
 #include "engine/agent.hpp"
+#include "proto/json_fields.hpp"
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -44,19 +45,10 @@ struct SpawnRequest {
   unsigned short rows = 24, cols = 80;
 };
 
-std::vector<std::string> strings_of(const json::object& o, const char* key) {
-  std::vector<std::string> out;
-  if (const auto* v = o.if_contains(key); v && v->is_array()) {
-    for (const auto& item : v->as_array()) {
-      if (item.is_string()) out.emplace_back(item.as_string());
-    }
-  }
-  return out;
-}
+using proto::fields::strings_of;
 
 std::string string_of(const json::object& o, const char* key) {
-  const auto* v = o.if_contains(key);
-  return v && v->is_string() ? std::string(v->as_string()) : std::string();
+  return proto::fields::text_of(o, key);
 }
 
 std::int64_t int_of(const json::object& o, const char* key, std::int64_t fallback) {

@@ -6,7 +6,9 @@
 #include <boost/asio/associated_executor.hpp>
 #include <boost/asio/async_result.hpp>
 #include <boost/asio/awaitable.hpp>
+#include <boost/asio/execution/outstanding_work.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/prefer.hpp>
 #include <boost/asio/thread_pool.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
@@ -21,7 +23,10 @@ namespace spritescript::engine {
 template <typename Result, typename Work>
 boost::asio::awaitable<Result> run_blocking(boost::asio::thread_pool& pool, Work work) {
   auto initiate = [&pool](auto handler, Work job) {
-    auto home = boost::asio::get_associated_executor(handler);
+    // The awaiting coroutine's executor, kept busy until the result is back
+    // (so its run() does not return while the work is out).
+    auto home = boost::asio::prefer(boost::asio::get_associated_executor(handler),
+                                    boost::asio::execution::outstanding_work.tracked);
     boost::asio::post(pool, [handler = std::move(handler), job = std::move(job), home]() mutable {
       std::exception_ptr error;
       Result result{};

@@ -1,4 +1,5 @@
 #include "engine/checkpoints.hpp"
+#include "proto/json_fields.hpp"
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -110,19 +111,10 @@ std::string read_text(const fs::path& path) {
   return out.str();
 }
 
-std::vector<std::string> strings_of(const json::object& o, const char* key) {
-  std::vector<std::string> out;
-  if (const auto* v = o.if_contains(key); v && v->is_array()) {
-    for (const auto& item : v->as_array()) {
-      if (item.is_string()) out.emplace_back(item.as_string());
-    }
-  }
-  return out;
-}
+using proto::fields::strings_of;
 
 std::string string_of(const json::object& o, const char* key) {
-  const auto* v = o.if_contains(key);
-  return v && v->is_string() ? std::string(v->as_string()) : std::string();
+  return proto::fields::text_of(o, key);
 }
 
 json::array to_array(const std::vector<std::string>& items) {

@@ -38,6 +38,7 @@
 #include <vector>
 
 #include "engine/api.hpp"
+#include "engine/blocking.hpp"
 #include "engine/fleet.hpp"
 #include "engine/store.hpp"
 #include "proto/values.hpp"
@@ -987,33 +988,7 @@ void abandon_upload(Upload& up) {
   up.temp.clear();
 }
 
-// ---- running blocking work on the pool -----------------------------------------
-
-// Runs `fn` on `pool` and resumes the awaiting coroutine on its own
-// executor with the result (or the exception `fn` threw).
-template <class R>
-asio::awaitable<R> offload(asio::thread_pool& pool, std::function<R()> fn) {
-  auto initiate = [&pool](auto handler, std::function<R()> work) {
-    // The awaiting coroutine's executor, kept busy until the result is back.
-    auto home = asio::prefer(asio::get_associated_executor(handler),
-                             asio::execution::outstanding_work.tracked);
-    asio::post(pool, [handler = std::move(handler), work = std::move(work), home]() mutable {
-      std::exception_ptr error;
-      R result{};
-      try {
-        result = work();
-      } catch (...) {
-        error = std::current_exception();
-      }
-      asio::post(home, [handler = std::move(handler), error, result = std::move(result)]() mutable {
-        std::move(handler)(error, std::move(result));
-      });
-    });
-  };
-  co_return co_await asio::async_initiate<const asio::use_awaitable_t<>&,
-                                          void(std::exception_ptr, R)>(
-      initiate, asio::use_awaitable, std::move(fn));
-}
+// ---- running blocking work on the pool (run_blocking: engine/blocking.hpp) ----
 
 // Blocking work started on the pool now and awaited later (an upload
 // writes one chunk while it reads the next from the connection).
@@ -1274,7 +1249,7 @@ asio::awaitable<void> FsApi::serve(HttpExchange& exchange, const proto::Target& 
       json::object body = parse_body(request.body);
       work = [root, body] { return do_chown(root, body); };
     }
-    result = co_await offload<json::object>(*pool_, std::move(work));
+    result = co_await run_blocking<json::object>(*pool_, std::move(work));
   } catch (const FsError& e) {
     error = e;
   }
@@ -1297,7 +1272,7 @@ asio::awaitable<void> FsApi::read(HttpExchange& exchange, const proto::Target& t
     std::function<std::shared_ptr<OpenedFile>()> work = [root, path, working_dir] {
       return std::make_shared<OpenedFile>(open_for_read(root, path, working_dir));
     };
-    file = co_await offload<std::shared_ptr<OpenedFile>>(*pool_, std::move(work));
+    file = co_await run_blocking<std::shared_ptr<OpenedFile>>(*pool_, std::move(work));
   } catch (const FsError& e) {
     error = e;
   }
@@ -1318,7 +1293,7 @@ asio::awaitable<void> FsApi::read(HttpExchange& exchange, const proto::Target& t
       (void)::readahead(fd, static_cast<off_t>(at), n);
       return 0;
     };
-    co_await offload<int>(*pool_, std::move(cache));
+    co_await run_blocking<int>(*pool_, std::move(cache));
     if (!co_await exchange.write_file_chunk(fd, at, n)) co_return;
     at += n;
   }
@@ -1347,7 +1322,7 @@ asio::awaitable<void> FsApi::write(HttpExchange& exchange, const proto::Target& 
     std::function<std::shared_ptr<Upload>()> begin = [root, path, working_dir, mode, make_dirs] {
       return begin_upload(root, path, working_dir, mode, make_dirs);
     };
-    upload = co_await offload<std::shared_ptr<Upload>>(*pool_, std::move(begin));
+    upload = co_await run_blocking<std::shared_ptr<Upload>>(*pool_, std::move(begin));
 
     // Two buffers: one is written to the file on the pool while the next
     // is filled from the connection.
@@ -1397,7 +1372,7 @@ asio::awaitable<void> FsApi::write(HttpExchange& exchange, const proto::Target& 
         finish_upload(*upload);
         return 0;
       };
-      co_await offload<int>(*pool_, std::move(finish));
+      co_await run_blocking<int>(*pool_, std::move(finish));
     }
   } catch (const FsError& e) {
     error = e;
@@ -1407,7 +1382,7 @@ asio::awaitable<void> FsApi::write(HttpExchange& exchange, const proto::Target& 
       abandon_upload(*upload);
       return 0;
     };
-    co_await offload<int>(*pool_, std::move(abandon));
+    co_await run_blocking<int>(*pool_, std::move(abandon));
   }
   if (cut_off) {
     // Nobody is left to answer (or the body was malformed): say so if we can.
@@ -1495,7 +1470,8 @@ asio::awaitable<void> FsApi::watch(HttpExchange& exchange, std::shared_ptr<Machi
     }
     return s;
   };
-  auto subscribed = co_await offload<std::shared_ptr<Subscribed>>(*pool_, std::move(subscribe));
+  auto subscribed =
+      co_await run_blocking<std::shared_ptr<Subscribed>>(*pool_, std::move(subscribe));
   state->watches = std::move(subscribed->watches);
   for (const auto& err : subscribed->errors) {
     std::string msg = text_message("error", "message", err);

@@ -52,6 +52,16 @@ std::string text_of(const json::object& o, std::string_view key) {
   return {};
 }
 
+std::vector<std::string> strings_of(const json::object& o, std::string_view key) {
+  std::vector<std::string> out;
+  if (const json::value* v = o.if_contains(key); v && v->is_array()) {
+    for (const auto& item : v->as_array()) {
+      if (item.is_string()) out.emplace_back(item.as_string());
+    }
+  }
+  return out;
+}
+
 bool flag_of(const json::object& o, std::string_view key) {
   const json::value* v = o.if_contains(key);
   return v && v->is_bool() && v->as_bool();

@@ -3,7 +3,7 @@
 // instead of overflowing (casting an out-of-range double is undefined
 // behaviour, and wrapping would turn an exit code of 2^32 into 0), and NaN
 // reads as 0 (Boost.JSON 1.81 parses 0e320 as NaN). Shared by the proto
-// decoders; not part of the API of src/proto.
+// decoders and the engine; not part of the client's API.
 #pragma once
 
 #include <boost/json/object.hpp>
@@ -12,6 +12,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace spritescript::proto::fields {
 
@@ -21,6 +22,8 @@ std::optional<std::int64_t> int64_of(const boost::json::object& o, std::string_v
 std::optional<int> int_of(const boost::json::object& o, std::string_view key);
 // A string, or an integer as its digits (ids sent either way); "" otherwise.
 std::string text_of(const boost::json::object& o, std::string_view key);
+// The strings of an array member (other items skipped); empty otherwise.
+std::vector<std::string> strings_of(const boost::json::object& o, std::string_view key);
 // True only for a JSON true.
 bool flag_of(const boost::json::object& o, std::string_view key);
 

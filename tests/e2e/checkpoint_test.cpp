@@ -118,7 +118,7 @@ TEST_CASE("checkpoints: a restore brings /etc, /usr and /home/sprite back as the
   CHECK(s.out("box", "cat /home/sprite/notes") == "keep\n");
 }
 
-TEST_CASE("checkpoints: live, running processes keep running; a restore ends them",
+TEST_CASE("checkpoints: live, running processes keep running, and a restore ends them",
           "[checkpoints]") {
   e2e::TempDir state;
   e2e::Engine engine(state);

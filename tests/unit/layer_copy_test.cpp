@@ -49,7 +49,7 @@ struct stat stat_of(const fs::path& p) {
 
 }  // namespace
 
-TEST_CASE("layer copy: contents, modes, links, fifos, xattrs; reuse only of unchanged files",
+TEST_CASE("layer copy: contents, modes, links, fifos and xattrs, and reuse of unchanged files only",
           "[layer_copy]") {
   Dir d;
   fs::create_directories(d.path / "src" / "home" / "sprite");
