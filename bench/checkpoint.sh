@@ -4,8 +4,9 @@
 #   bench/checkpoint.sh [path-to-spritescript]     (default build/spritescript)
 #
 # Starts one engine (temporary state dir under $TMPDIR, random token) and,
-# for each size in SIZES_MB (default "10 200 1000") and each shape (many
-# small files of 10 kB, or few large files of SIZE/4), fills a fresh
+# for each size in SIZES_MB (default "10 200 1000") and each shape in SHAPES
+# (default "small large": many files of 10 kB, or 4 files of SIZE/4; the
+# sprite's layer is checked to hold the size), fills a fresh
 # sprite's /home/sprite, then times through the HTTP API:
 #   first     the first checkpoint (every byte copied)
 #   again     a second checkpoint with nothing changed (files shared by link)
@@ -74,7 +75,7 @@ echo
 printf '%-8s %-6s %8s %8s %8s %8s %8s\n' size shape files first again changed restore
 n=0
 for mb in $sizes; do
-  for shape in small large; do
+  for shape in ${SHAPES:-small large}; do
     n=$((n + 1))
     name="bench-$n"
     api POST /v1/sprites "{\"name\":\"$name\"}" >/dev/null
@@ -83,7 +84,12 @@ for mb in $sizes; do
       run_in "$name" "mkdir -p /home/sprite/d && cd /home/sprite/d && head -c ${mb}000000 /dev/urandom | split -b 10000 -a 6 -"
     else
       files=4
-      run_in "$name" "mkdir -p /home/sprite/d && cd /home/sprite/d && head -c ${mb}000000 /dev/urandom | split -n 4 -a 1 -"
+      run_in "$name" "mkdir -p /home/sprite/d && cd /home/sprite/d && for i in 1 2 3 4; do head -c $((mb * 250000)) /dev/urandom > f\$i; done"
+    fi
+    stored=$(du -sm "$work/state/sprites/$name/fs/layer" | cut -f1)
+    if [ "$stored" -lt "$((mb * 9 / 10))" ]; then
+      echo "checkpoint.sh: the sprite holds ${stored} MB, not ${mb} MB: filling it failed" >&2
+      exit 1
     fi
     sleep 1.1  # files older than the checkpoint's coarse-clock margin
     first=$(seconds api POST "/v1/sprites/$name/checkpoint" '{}')
