@@ -46,6 +46,8 @@ bench: build
 	bench/run.sh $(BUILD)/spritescript
 	bench/engine.sh $(BUILD)/spritescript
 	bench/client.sh $(BUILD)/spritescript
+	bench/checkpoint.sh $(BUILD)/spritescript
+	bench/fs_api.sh $(BUILD)/spritescript
 
 format:
 	clang-format -i $$(git ls-files 'src/*.cpp' 'src/*.hpp' 'tests/*.cpp')
