@@ -91,6 +91,9 @@ for mb in $sizes; do
       echo "checkpoint.sh: the sprite holds ${stored} MB, not ${mb} MB: filling it failed" >&2
       exit 1
     fi
+    # SYNC=1: the fill's dirty pages written out first, so the copy is timed
+    # alone (on ext4 a journal commit writes out pending data first).
+    if [ "${SYNC:-0}" = 1 ]; then sync; fi
     sleep 1.1  # files older than the checkpoint's coarse-clock margin
     first=$(seconds api POST "/v1/sprites/$name/checkpoint" '{}')
     again=$(seconds api POST "/v1/sprites/$name/checkpoint" '{}')

@@ -51,7 +51,7 @@ constexpr std::size_t kAutoCheckpointsKept = 3;
 constexpr bool kDurable = false;
 
 struct Paths {
-  explicit Paths(fs::path sprite)
+  explicit Paths(const fs::path& sprite)
       : layer(sprite_dir::layer(sprite)),
         trees(sprite_dir::checkpoints(sprite)),
         meta(sprite / "checkpoint-meta"),
@@ -385,7 +385,7 @@ void prune_auto(const Paths& p, std::size_t keep) {
 fs::path build_restored_layer(const Paths& p, const Checkpoint& c) {
   make_dirs(p);
   recover(p);
-  const fs::path building = p.scratch / ("restore-" + random_hex(6));
+  fs::path building = p.scratch / ("restore-" + random_hex(6));
   fs::create_directory(building);
   {
     Fd source = open_dir(p.trees / c.id);
@@ -537,7 +537,7 @@ asio::awaitable<void> CheckpointApi::create(HttpExchange& exchange, const std::s
     auto o = parse_json_object(body);
     if (!o) {
       co_await exchange.respond(api_error(
-          400, "invalid_body", "the body must be a JSON object such as {\"comment\":\"...\"}"));
+          400, "invalid_body", R"(the body must be a JSON object such as {"comment":"..."})"));
       co_return;
     }
     comment = string_of(*o, "comment");
@@ -679,9 +679,8 @@ asio::awaitable<void> CheckpointApi::remove(HttpExchange& exchange, const std::s
                                             "restored from it); it cannot be deleted"));
     co_return;
   }
-  const std::string doomed = id;
-  auto job = [paths, doomed]() {
-    delete_checkpoint(paths, doomed);
+  auto job = [paths, id]() {
+    delete_checkpoint(paths, id);
     return 0;
   };
   std::string failure;
