@@ -3,6 +3,10 @@
 // a binding directly.
 #pragma once
 
+#include <functional>
+
+#include "client/config.hpp"
+
 struct lua_State;
 namespace boost::asio {
 class io_context;
@@ -17,5 +21,13 @@ void open_core(lua_State* L, boost::asio::io_context& io);
 
 // `sprites.json`: Boost.JSON backed encode/decode.
 void open_json(lua_State* L);
+
+// Where the client's configuration comes from, asked at its first call:
+// the host reads the environment and, with no token, finds or starts the
+// local engine (bindings do not depend on the engine).
+using ClientConfigSource = std::function<client::Config()>;
+
+// `spritescript.client`: the Sprites client as ops (src/bindings/client.cpp).
+void open_client(lua_State* L, boost::asio::io_context& io, ClientConfigSource source);
 
 }  // namespace spritescript::bindings

@@ -113,6 +113,14 @@ Loop& loop_of(lua_State* L) {
   return *loop;
 }
 
+}  // namespace
+
+std::shared_ptr<Completions> completions_of(lua_State* L) {
+  return loop_of(L).completions;
+}
+
+namespace {
+
 double seconds_since_start() {
   static const auto start = std::chrono::steady_clock::now();
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();

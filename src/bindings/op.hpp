@@ -54,4 +54,7 @@ class Op : public std::enable_shared_from_this<Op> {
 // Pushes a new op userdata (methods: id, cancel, done, result) owning `op`.
 void push_op(lua_State* L, std::shared_ptr<Op> op);
 
+// The loop's completion queue, for bindings other than core that make ops.
+std::shared_ptr<Completions> completions_of(lua_State* L);
+
 }  // namespace spritescript::bindings

@@ -2,6 +2,9 @@
 
 #include <boost/asio/io_context.hpp>
 
+#include "client/config.hpp"
+#include "engine/engine.hpp"
+
 #include <cstdio>
 #include <cstdlib>
 #include <stdexcept>
@@ -41,6 +44,18 @@ int traceback_handler(lua_State* L) {
   return 1;
 }
 
+// The client's configuration: the environment's, or with no token and no
+// URL the local engine, found or started now (it says so on stderr once).
+client::Config client_config() {
+  client::Config config = client::config_from_environment();
+  if (config.wants_local_engine()) {
+    engine::LocalEngine local = engine::ensure_local_engine("");
+    config.api_url = local.url;
+    config.token = local.token;
+  }
+  return config;
+}
+
 }  // namespace
 
 struct Runtime::State {
@@ -56,6 +71,7 @@ Runtime::Runtime() : state_(std::make_unique<State>()) {
   luaL_openlibs(L);
   bindings::open_core(L, state_->io);
   bindings::open_json(L);
+  bindings::open_client(L, state_->io, client_config);
 }
 
 Runtime::~Runtime() = default;

@@ -1,9 +1,9 @@
 -- sprites: the module scripts use (also the global `sprites`).
 --
--- This issue's slice: tasks, time, errors and JSON. The Sprites API (create,
--- exec, checkpoints, ...) joins it as the client lands; docs/lua-api.md is
--- the reference.
+-- Tasks, time, errors, JSON and the Sprites API (sprites, commands,
+-- processes, checkpoints); docs/lua-api.md is the reference.
 local task = require "sprites.task"
+local api = require "sprites.api"
 
 local sprites = {
   -- tasks and time (sprites.task; docs/tasks.md)
@@ -17,8 +17,26 @@ local sprites = {
   now = task.now,
   current = task.current,
 
+  -- the Sprites API (sprites.api; docs/lua-api.md)
+  create = api.create,
+  get = api.get,
+  list = api.list,
+  delete = api.delete,
+  sprite = api.sprite,
+
   json = require "sprites.json",
   error = require "sprites.error",
 }
+
+-- sprites.workflow loads on first use (it is not needed by every script).
+setmetatable(sprites, {
+  __index = function(t, key)
+    if key == "workflow" then
+      local workflow = require "sprites.workflow"
+      rawset(t, key, workflow)
+      return workflow
+    end
+  end,
+})
 
 return sprites

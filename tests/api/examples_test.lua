@@ -1,0 +1,43 @@
+-- The example workflows (scripts/examples) run against a fresh engine, as a
+-- user would run them, and do what they say.
+local T = require "harness"
+
+local function here()
+  return (debug.getinfo(1, "S").source:match("^@(.*)/[^/]*$") or ".")
+end
+local examples = here() .. "/../../scripts/examples/"
+
+-- Runs an example's main chunk in this process with arguments.
+local function run_example(file, ...)
+  local chunk = assert(loadfile(examples .. file))
+  local out = {}
+  local real_print = print
+  print = function(...)  -- luacheck: ignore
+    local parts = {}
+    for i = 1, select("#", ...) do parts[i] = tostring((select(i, ...))) end
+    out[#out + 1] = table.concat(parts, "\t")
+  end
+  local ok, err = pcall(chunk, ...)
+  print = real_print  -- luacheck: ignore
+  if not ok then error(err, 0) end
+  return table.concat(out, "\n")
+end
+
+T.test("agent_restore_on_failure: success keeps the agent's work", function()
+  local out = run_example("agent_restore_on_failure.lua", "ex-agent-ok")
+  T.match(out, 'VERSION is now "v2 %(edited by the agent%)"')
+  sprites.delete("ex-agent-ok")
+end)
+
+T.test("agent_restore_on_failure: failure restores and keeps the failed state", function()
+  local out = run_example("agent_restore_on_failure.lua", "ex-agent-fail", "fail")
+  T.match(out, 'VERSION is back to "v1"')
+  local failed = out:match("the failed state is checkpoint (%S+)")
+  T.ok(failed and failed ~= "nil", "a checkpoint of the failed state")
+  local s = sprites.get("ex-agent-fail")
+  T.eq(s:run("cat /.sprite/checkpoints/" .. failed .. "/home/sprite/project/VERSION").stdout,
+    "v2 (edited by the agent)\n")
+  s:delete()
+end)
+
+T.done()
