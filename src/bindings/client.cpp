@@ -93,8 +93,16 @@ class CallOp final : public Op {
   void cancel() override {
     if (!done()) signal_.emit(asio::cancellation_type::terminal);
   }
+  // The scheduler reads a result once; the value is released then, not when
+  // the op is garbage collected (a stream's 64 KiB pieces would pile up
+  // until the next GC cycle).
   int push_result(lua_State* L) override {
-    if (!failed_) return pusher_ ? pusher_(L) : 0;
+    if (!failed_) {
+      if (!pusher_) return 0;
+      Pusher pusher = std::move(pusher_);
+      pusher_ = nullptr;
+      return pusher(L);
+    }
     lua_pushnil(L);
     lua_createtable(L, 0, 4);
     lua::push(L, kind_);
@@ -601,7 +609,8 @@ asio::awaitable<Pusher> process_next(std::shared_ptr<RunState> state) {
   }
   client::ExecEvent event = co_await state->process->next();
   if (event.type == client::ExecEvent::Type::exit) state->exited = true;
-  co_return [event](lua_State* L) {
+  // Moved, not copied: a streaming read carries up to 64 KiB per event.
+  co_return [event = std::move(event)](lua_State* L) {
     lua_createtable(L, 0, 3);
     switch (event.type) {
       case client::ExecEvent::Type::exit:

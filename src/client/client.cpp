@@ -6,9 +6,12 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/json/object.hpp>
 #include <boost/json/serialize.hpp>
+#include <boost/json/value.hpp>
 
 #include "proto/values.hpp"
 
+#include <cctype>
+#include <charconv>
 #include <cstdio>
 #include <random>
 #include <regex>
@@ -20,10 +23,73 @@ namespace {
 constexpr auto kAsTuple = asio::as_tuple(asio::use_awaitable);
 using Clock = std::chrono::steady_clock;
 
+// The header's value ("" when absent); `name` in lower case.
+std::string header_value(const Headers& headers, std::string_view name) {
+  for (const auto& [key, value] : headers) {
+    if (key.size() != name.size()) continue;
+    bool same = true;
+    for (std::size_t i = 0; i < key.size() && same; ++i) {
+      same = std::tolower(static_cast<unsigned char>(key[i])) == name[i];
+    }
+    if (same) return value;
+  }
+  return {};
+}
+
+// A glob that matches `name` only, for fs/list's `pattern`; "" when the
+// name holds glob characters (their escaping differs between servers).
+std::string literal_pattern(const std::string& name) {
+  return name.find_first_of("*?[]\\") == std::string::npos ? name : std::string();
+}
+
+// The working directory to send: "/" unless given.
+std::string dir_of(const FsOptions& options) {
+  return options.working_dir.empty() ? std::string("/") : std::string(options.working_dir);
+}
+
+// uid/gid for fs/chown: digits as a number, anything else as a name.
+boost::json::value owner_value(const std::string& who) {
+  std::uint64_t id = 0;
+  auto [end, ec] = std::from_chars(who.data(), who.data() + who.size(), id);
+  boost::json::value value;
+  if (ec == std::errc() && end == who.data() + who.size()) {
+    value = id;
+  } else {
+    value = who;
+  }
+  return value;
+}
+
 }  // namespace
 
 std::string sprite_path(const std::string& name) {
   return "/v1/sprites/" + proto::percent_encode(name);
+}
+
+std::string absolute_fs_path(const std::string& path, std::string_view working_dir) {
+  std::string joined = path;
+  if (path.empty() || path.front() != '/') {
+    joined = std::string(working_dir.empty() ? "/" : working_dir) + "/" + path;
+  }
+  std::vector<std::string_view> parts;
+  std::string_view rest(joined);
+  while (!rest.empty()) {
+    auto slash = rest.find('/');
+    std::string_view part = rest.substr(0, slash);
+    rest = slash == std::string_view::npos ? std::string_view() : rest.substr(slash + 1);
+    if (part.empty() || part == ".") continue;
+    if (part == "..") {
+      if (!parts.empty()) parts.pop_back();
+      continue;
+    }
+    parts.push_back(part);
+  }
+  std::string out;
+  for (auto part : parts) {
+    out += '/';
+    out += part;
+  }
+  return out.empty() ? "/" : out;
 }
 
 Client::Client(asio::any_io_executor executor, Config config)
@@ -295,21 +361,46 @@ asio::awaitable<std::unique_ptr<EventStream>> Client::kill_session(
   co_return std::make_unique<EventStream>(std::move(body), op);
 }
 
+asio::awaitable<std::unique_ptr<BodyStream>> Client::open_body(Request request, bool idempotent,
+                                                               Millis timeout,
+                                                               const std::string& op) {
+  const int attempts = idempotent ? std::max(1, config_.retry.max_attempts) : 1;
+  for (int attempt = 0;; ++attempt) {
+    const bool more = attempt + 1 < attempts;
+    auto start = Clock::now();
+    std::unique_ptr<BodyStream> body;
+    try {
+      body = co_await transport_->open_stream(request, timeout);
+    } catch (const Error& e) {
+      trace(request.method + " " + request.target + " failed: " + e.what());
+      if (e.kind() != ErrorKind::network || !more) throw;
+    }
+    std::optional<std::chrono::seconds> retry_after;
+    if (body) {
+      trace_answer(request.method, request.target, body->status, start);
+      if (body->status >= 200 && body->status < 300) co_return body;
+      std::string text = co_await body->read_all();
+      const std::string retry_header = header_value(body->headers, "retry-after");
+      retry_after = error_from_response(op, body->status, text, retry_header).retry_after();
+      if (!retryable_status(body->status) || !more ||
+          (retry_after && *retry_after > config_.retry.max_retry_after)) {
+        throw error_from_response(op, body->status, text, retry_header);
+      }
+    }
+    co_await backoff(attempt, retry_after, op);
+  }
+}
+
 asio::awaitable<std::unique_ptr<EventStream>> Client::open_events(const std::string& method,
                                                                   const std::string& target,
                                                                   std::string body, Millis timeout,
-                                                                  std::string op) {
+                                                                  std::string op, bool idempotent,
+                                                                  bool error_fails) {
   auto r = make(method, target);
   r.body = std::move(body);
   if (!r.body.empty()) r.content_type = "application/json";
-  auto start = Clock::now();
-  auto stream = co_await transport_->open_stream(std::move(r), timeout);
-  trace_answer(method, target, stream->status, start);
-  if (stream->status != 200) {
-    std::string text = co_await stream->read_all();
-    throw error_from_response(op, stream->status, text, "");
-  }
-  co_return std::make_unique<EventStream>(std::move(stream), std::move(op), true);
+  auto stream = co_await open_body(std::move(r), idempotent, timeout, op);
+  co_return std::make_unique<EventStream>(std::move(stream), std::move(op), error_fails);
 }
 
 asio::awaitable<std::unique_ptr<EventStream>> Client::create_checkpoint(const std::string& name,
@@ -391,6 +482,372 @@ asio::awaitable<void> Client::delete_checkpoint(const std::string& name, const s
   const std::string op = "delete checkpoint " + id + " of " + name;
   co_await expect(make("DELETE", sprite_path(name) + "/checkpoints/" + proto::percent_encode(id)),
                   false, options.timeout.value_or(config_.timeouts.request), op, 200, 299);
+}
+
+// --- filesystem -----------------------------------------------------------------
+
+std::string Client::fs_target(const std::string& name, const std::string& fs_op,
+                              const std::string& path, const FsOptions& options) const {
+  return sprite_path(name) + "/fs/" + fs_op + "?path=" + proto::percent_encode(path) +
+         "&workingDir=" + proto::percent_encode(dir_of(options));
+}
+
+asio::awaitable<std::string> Client::read_file(const std::string& name, const std::string& path,
+                                               FsOptions options) {
+  const std::string op = "read " + path + " on " + name;
+  auto r = make("GET", fs_target(name, "read", path, options));
+  const Millis timeout = options.timeout.value_or(config_.timeouts.files);
+  Response res = co_await expect(std::move(r), true, timeout, op, 200, 206);
+  co_return std::move(res.body);
+}
+
+asio::awaitable<std::unique_ptr<FileReader>> Client::open_file(const std::string& name,
+                                                               const std::string& path,
+                                                               FsOptions options) {
+  std::string op = "read " + path + " on " + name;
+  auto r = make("GET", fs_target(name, "read", path, options));
+  const Millis timeout = options.timeout.value_or(config_.timeouts.request);
+  auto body = co_await open_body(std::move(r), true, timeout, op);
+  co_return std::make_unique<FileReader>(std::move(body), std::move(op));
+}
+
+asio::awaitable<proto::FsWritten> Client::write_file(const std::string& name,
+                                                     const std::string& path, std::string data,
+                                                     std::optional<unsigned> mode,
+                                                     bool mkdir_parents, FsOptions options) {
+  const std::string op = "write " + path + " on " + name;
+  std::string target = fs_target(name, "write", path, options);
+  target += mkdir_parents ? "&mkdirParents=true" : "&mkdirParents=false";
+  if (mode) target += "&mode=" + proto::format_octal_mode(*mode);
+  auto r = make("PUT", target);
+  r.body = std::move(data);
+  r.content_type = "application/octet-stream";
+  // The same bytes written again give the same file: idempotent.
+  const Millis timeout = options.timeout.value_or(config_.timeouts.files);
+  Response res = co_await expect(std::move(r), true, timeout, op, 200, 201);
+  try {
+    co_return proto::parse_fs_written(res.body);
+  } catch (const proto::ModelError& e) {
+    throw Error(ErrorKind::protocol, op + ": " + e.what());
+  }
+}
+
+asio::awaitable<proto::FsListing> Client::list_fs(const std::string& name, const std::string& path,
+                                                  bool recursive, const std::string& pattern,
+                                                  const FsOptions& options, const std::string& op) {
+  std::string target = fs_target(name, "list", path, options);
+  if (recursive) target += "&recursive=true";
+  if (!pattern.empty()) target += "&pattern=" + proto::percent_encode(pattern);
+  auto r = make("GET", target);
+  const Millis timeout = options.timeout.value_or(config_.timeouts.request);
+  Response res = co_await expect(std::move(r), true, timeout, op, 200, 200);
+  try {
+    co_return proto::parse_fs_listing(res.body);
+  } catch (const proto::ModelError& e) {
+    throw Error(ErrorKind::protocol, op + ": " + e.what());
+  }
+}
+
+asio::awaitable<std::vector<proto::FsEntry>> Client::list_dir(const std::string& name,
+                                                              const std::string& path,
+                                                              bool recursive, FsOptions options) {
+  const std::string op = "list " + path + " on " + name;
+  const std::string no_pattern;
+  auto listing = co_await list_fs(name, path, recursive, no_pattern, options, op);
+  co_return std::move(listing.entries);
+}
+
+asio::awaitable<proto::FsEntry> Client::stat(const std::string& name, const std::string& path,
+                                             FsOptions options) {
+  const std::string op = "stat " + path + " on " + name;
+  const std::string target = absolute_fs_path(path, options.working_dir);
+  if (target == "/") {
+    proto::FsEntry root;
+    root.name = "/";
+    root.path = "/";
+    root.type = "directory";
+    root.is_dir = true;
+    root.mode = 0755;
+    co_return root;
+  }
+  // The entry as its parent lists it, so a directory is itself (never its
+  // first child, the SDKs' quirk) and an empty one exists. The pattern
+  // keeps the answer to that entry where the server honours it.
+  const auto slash = target.find_last_of('/');
+  const std::string parent = slash == 0 ? "/" : target.substr(0, slash);
+  const std::string base = target.substr(slash + 1);
+  FsOptions in_parent = options;
+  in_parent.working_dir = "/";
+  const std::string pattern = literal_pattern(base);
+  auto listing = co_await list_fs(name, parent, false, pattern, in_parent, op);
+  for (auto& entry : listing.entries) {
+    if (entry.name == base || entry.path == target) co_return std::move(entry);
+  }
+  throw Error(ErrorKind::not_found, op + ": no such file or directory: " + target + " (ENOENT)",
+              404, "ENOENT");
+}
+
+asio::awaitable<std::vector<std::string>> Client::remove(const std::string& name,
+                                                         const std::string& path, bool recursive,
+                                                         FsOptions options) {
+  const std::string op = "remove " + path + " on " + name;
+  std::string target = fs_target(name, "delete", path, options);
+  if (recursive) target += "&recursive=true";
+  auto r = make("DELETE", target);
+  const Millis timeout = options.timeout.value_or(config_.timeouts.request);
+  Response res = co_await expect(std::move(r), true, timeout, op, 200, 299);
+  try {
+    co_return proto::parse_fs_deleted(res.body);
+  } catch (const proto::ModelError& e) {
+    throw Error(ErrorKind::protocol, op + ": " + e.what());
+  }
+}
+
+asio::awaitable<Response> Client::fs_post(const std::string& name, const std::string& fs_op,
+                                          std::string body, bool idempotent,
+                                          const FsOptions& options, const std::string& op) {
+  auto r = make("POST", sprite_path(name) + "/fs/" + fs_op);
+  r.body = std::move(body);
+  r.content_type = "application/json";
+  const Millis timeout = options.timeout.value_or(config_.timeouts.request);
+  co_return co_await expect(std::move(r), idempotent, timeout, op, 200, 299);
+}
+
+asio::awaitable<proto::FsMove> Client::rename(const std::string& name, const std::string& source,
+                                              const std::string& dest, FsOptions options) {
+  const std::string op = "rename " + source + " to " + dest + " on " + name;
+  boost::json::object body;
+  body["source"] = source;
+  body["dest"] = dest;
+  body["workingDir"] = dir_of(options);
+  // Not idempotent: a second rename finds no source.
+  std::string json = boost::json::serialize(body);
+  const std::string fs_op = "rename";
+  Response res = co_await fs_post(name, fs_op, std::move(json), false, options, op);
+  try {
+    co_return proto::parse_fs_renamed(res.body);
+  } catch (const proto::ModelError& e) {
+    throw Error(ErrorKind::protocol, op + ": " + e.what());
+  }
+}
+
+asio::awaitable<proto::FsCopied> Client::copy(const std::string& name, const std::string& source,
+                                              const std::string& dest, bool recursive,
+                                              bool preserve_attrs, FsOptions options) {
+  const std::string op = "copy " + source + " to " + dest + " on " + name;
+  boost::json::object body;
+  body["source"] = source;
+  body["dest"] = dest;
+  body["workingDir"] = dir_of(options);
+  body["recursive"] = recursive;
+  if (preserve_attrs) body["preserveAttrs"] = true;
+  // Not idempotent: a second copy into a directory `dest` copies inside it.
+  std::string json = boost::json::serialize(body);
+  const std::string fs_op = "copy";
+  Response res = co_await fs_post(name, fs_op, std::move(json), false, options, op);
+  try {
+    co_return proto::parse_fs_copied(res.body);
+  } catch (const proto::ModelError& e) {
+    throw Error(ErrorKind::protocol, op + ": " + e.what());
+  }
+}
+
+asio::awaitable<std::vector<proto::FsChange>> Client::chmod(const std::string& name,
+                                                            const std::string& path, unsigned mode,
+                                                            bool recursive, FsOptions options) {
+  const std::string op = "chmod " + path + " on " + name;
+  boost::json::object body;
+  body["path"] = path;
+  body["workingDir"] = dir_of(options);
+  body["mode"] = proto::format_octal_mode(mode);
+  if (recursive) body["recursive"] = true;
+  // Setting an absolute mode twice is setting it once: idempotent.
+  std::string json = boost::json::serialize(body);
+  const std::string fs_op = "chmod";
+  Response res = co_await fs_post(name, fs_op, std::move(json), true, options, op);
+  try {
+    co_return proto::parse_fs_changes(res.body);
+  } catch (const proto::ModelError& e) {
+    throw Error(ErrorKind::protocol, op + ": " + e.what());
+  }
+}
+
+asio::awaitable<std::vector<proto::FsChange>> Client::chown(const std::string& name,
+                                                            const std::string& path,
+                                                            const std::string& user,
+                                                            const std::string& group,
+                                                            bool recursive, FsOptions options) {
+  const std::string op = "chown " + path + " on " + name;
+  if (user.empty() && group.empty()) throw Error(ErrorKind::usage, op + ": no user or group given");
+  boost::json::object body;
+  body["path"] = path;
+  body["workingDir"] = dir_of(options);
+  if (!user.empty()) body["uid"] = owner_value(user);
+  if (!group.empty()) body["gid"] = owner_value(group);
+  if (recursive) body["recursive"] = true;
+  std::string json = boost::json::serialize(body);
+  const std::string fs_op = "chown";
+  Response res = co_await fs_post(name, fs_op, std::move(json), true, options, op);
+  try {
+    co_return proto::parse_fs_changes(res.body);
+  } catch (const proto::ModelError& e) {
+    throw Error(ErrorKind::protocol, op + ": " + e.what());
+  }
+}
+
+FileReader::FileReader(std::unique_ptr<BodyStream> body, std::string op)
+    : body_(std::move(body)), op_(std::move(op)) {
+  std::string length = header_value(body_->headers, "content-length");
+  std::uint64_t n = 0;
+  auto [end, ec] = std::from_chars(length.data(), length.data() + length.size(), n);
+  if (!length.empty() && ec == std::errc() && end == length.data() + length.size()) size_ = n;
+}
+
+asio::awaitable<std::optional<std::string>> FileReader::next() {
+  while (body_) {
+    auto piece = co_await body_->next();
+    if (!piece) {
+      body_.reset();
+      if (size_ && bytes_ != *size_) {
+        throw Error(ErrorKind::network, op_ + ": the file ended after " + std::to_string(bytes_) +
+                                            " of " + std::to_string(*size_) + " bytes");
+      }
+      break;
+    }
+    if (piece->empty()) continue;
+    bytes_ += piece->size();
+    co_return std::move(*piece);
+  }
+  co_return std::nullopt;
+}
+
+// --- services -------------------------------------------------------------------
+
+namespace {
+
+std::string service_path(const std::string& name, const std::string& svc) {
+  return sprite_path(name) + "/services/" + proto::percent_encode(svc);
+}
+
+// "?KEY=5s" when set, else "".
+std::string duration_query(std::string_view key, std::optional<std::chrono::nanoseconds> d) {
+  if (!d) return {};
+  return "?" + std::string(key) + "=" + proto::percent_encode(proto::format_go_duration(*d));
+}
+
+}  // namespace
+
+asio::awaitable<std::vector<proto::Service>> Client::list_services(const std::string& name,
+                                                                   CallOptions options) {
+  const std::string op = "list services of " + name;
+  auto r = make("GET", sprite_path(name) + "/services");
+  const Millis timeout = options.timeout.value_or(config_.timeouts.request);
+  Response res = co_await expect(std::move(r), true, timeout, op, 200, 200);
+  try {
+    co_return proto::parse_services(res.body);
+  } catch (const proto::ModelError& e) {
+    throw Error(ErrorKind::protocol, op + ": " + e.what());
+  }
+}
+
+asio::awaitable<proto::Service> Client::get_service(const std::string& name, const std::string& svc,
+                                                    CallOptions options) {
+  const std::string op = "get service " + svc + " of " + name;
+  auto r = make("GET", service_path(name, svc));
+  const Millis timeout = options.timeout.value_or(config_.timeouts.request);
+  Response res = co_await expect(std::move(r), true, timeout, op, 200, 200);
+  try {
+    co_return proto::parse_service(res.body);
+  } catch (const proto::ModelError& e) {
+    throw Error(ErrorKind::protocol, op + ": " + e.what());
+  }
+}
+
+asio::awaitable<std::unique_ptr<EventStream>> Client::put_service(
+    const std::string& name, const std::string& svc, const proto::ServiceDefinition& definition,
+    std::optional<std::chrono::nanoseconds> duration, CallOptions options) {
+  const std::string target = service_path(name, svc) + duration_query("duration", duration);
+  std::string body = proto::to_json(definition);
+  const Millis timeout = options.timeout.value_or(config_.timeouts.lifecycle);
+  std::string op = "put service " + svc + " of " + name;
+  // PUT of the same definition is idempotent: retried before the answer.
+  const std::string method = "PUT";
+  co_return co_await open_events(method, target, std::move(body), timeout, std::move(op), true,
+                                 false);
+}
+
+asio::awaitable<std::unique_ptr<EventStream>> Client::start_service(
+    const std::string& name, const std::string& svc,
+    std::optional<std::chrono::nanoseconds> duration, CallOptions options) {
+  const std::string target =
+      service_path(name, svc) + "/start" + duration_query("duration", duration);
+  const Millis timeout = options.timeout.value_or(config_.timeouts.lifecycle);
+  std::string op = "start service " + svc + " of " + name;
+  std::string no_body;
+  const std::string method = "POST";
+  co_return co_await open_events(method, target, std::move(no_body), timeout, std::move(op), false,
+                                 false);
+}
+
+asio::awaitable<std::unique_ptr<EventStream>> Client::stop_service(
+    const std::string& name, const std::string& svc,
+    std::optional<std::chrono::nanoseconds> timeout, CallOptions options) {
+  const std::string target = service_path(name, svc) + "/stop" + duration_query("timeout", timeout);
+  const Millis call_timeout = options.timeout.value_or(config_.timeouts.lifecycle);
+  std::string op = "stop service " + svc + " of " + name;
+  std::string no_body;
+  const std::string method = "POST";
+  co_return co_await open_events(method, target, std::move(no_body), call_timeout, std::move(op),
+                                 false, false);
+}
+
+asio::awaitable<std::unique_ptr<EventStream>> Client::restart_service(
+    const std::string& name, const std::string& svc,
+    std::optional<std::chrono::nanoseconds> duration, CallOptions options) {
+  const std::string target =
+      service_path(name, svc) + "/restart" + duration_query("duration", duration);
+  const Millis timeout = options.timeout.value_or(config_.timeouts.lifecycle);
+  std::string op = "restart service " + svc + " of " + name;
+  std::string no_body;
+  const std::string method = "POST";
+  co_return co_await open_events(method, target, std::move(no_body), timeout, std::move(op), false,
+                                 false);
+}
+
+asio::awaitable<std::unique_ptr<EventStream>> Client::service_logs(
+    const std::string& name, const std::string& svc, std::optional<int> lines,
+    std::optional<std::chrono::nanoseconds> duration, CallOptions options) {
+  std::string target = service_path(name, svc) + "/logs" + duration_query("duration", duration);
+  if (lines) target += (duration ? "&lines=" : "?lines=") + std::to_string(*lines);
+  const Millis timeout = options.timeout.value_or(config_.timeouts.request);
+  std::string op = "logs of service " + svc + " of " + name;
+  std::string no_body;
+  const std::string method = "GET";
+  co_return co_await open_events(method, target, std::move(no_body), timeout, std::move(op), true,
+                                 false);
+}
+
+asio::awaitable<void> Client::delete_service(const std::string& name, const std::string& svc,
+                                             CallOptions options) {
+  auto r = make("DELETE", service_path(name, svc));
+  // It is stopped first (TERM, KILL after 10 s): the lifecycle timeout.
+  const Millis timeout = options.timeout.value_or(config_.timeouts.lifecycle);
+  const std::string op = "delete service " + svc + " of " + name;
+  co_await expect(std::move(r), true, timeout, op, 200, 299);
+}
+
+asio::awaitable<void> Client::signal_service(const std::string& name, const std::string& svc,
+                                             const std::string& signal, CallOptions options) {
+  boost::json::object body;
+  body["name"] = svc;
+  body["signal"] = signal;
+  auto r = make("POST", sprite_path(name) + "/services/signal");
+  r.body = boost::json::serialize(body);
+  r.content_type = "application/json";
+  const Millis timeout = options.timeout.value_or(config_.timeouts.request);
+  const std::string op = "signal service " + svc + " of " + name;
+  // A second signal is a second delivery: sent once.
+  co_await expect(std::move(r), false, timeout, op, 200, 299);
 }
 
 EventStream::EventStream(std::unique_ptr<BodyStream> body, std::string op, bool error_fails)

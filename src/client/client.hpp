@@ -26,15 +26,28 @@
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
 
+#include <chrono>
+#include <cstdint>
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace spritescript::client {
 
 struct CallOptions {
   std::optional<Millis> timeout;  // instead of the call kind's default
+};
+
+// Filesystem calls (spec §10): relative paths are resolved from
+// `working_dir`, which is always sent (as both SDKs do; "" is "/"). A view,
+// so that the options stay trivially copyable: GCC 12 breaks a
+// non-trivial temporary (a defaulted `FsOptions options = {}` holding a
+// std::string) in a coroutine's co_await expression. What it views must
+// live until the call is done, as the name and path do.
+struct FsOptions : CallOptions {
+  std::string_view working_dir = "/";
 };
 
 // A stream of NDJSON progress events (kill, checkpoint, restore).
@@ -54,6 +67,27 @@ class EventStream {
   bool error_fails_;
   proto::NdjsonSplitter lines_;
   bool ended_ = false;
+};
+
+// A file being downloaded (Client::open_file): its bytes piece by piece as
+// they arrive (the local engine sends 4 MiB chunks), never the whole file
+// at once. Reading has no deadline of its own (cancel the reading task to
+// stop); a response cut short throws Error(network). Dropping the reader
+// early closes its connection.
+class FileReader {
+ public:
+  FileReader(std::unique_ptr<BodyStream> body, std::string op);
+  // The next piece (never empty); nullopt at the end of the file.
+  asio::awaitable<std::optional<std::string>> next();
+  std::uint64_t bytes_read() const { return bytes_; }
+  // Content-Length when the server sent one (the engine sends chunked).
+  std::optional<std::uint64_t> size() const { return size_; }
+
+ private:
+  std::unique_ptr<BodyStream> body_;
+  std::string op_;
+  std::uint64_t bytes_ = 0;
+  std::optional<std::uint64_t> size_;
 };
 
 // What one piece of an exec's life looks like to the caller.
@@ -213,6 +247,105 @@ class Client {
   asio::awaitable<void> delete_checkpoint(const std::string& name, const std::string& id,
                                           CallOptions options = {});
 
+  // --- filesystem (spec §10) ---
+  // Errors carry the errno name as code() and in the message ("ENOENT");
+  // the kinds are in errors.hpp (ENOENT not_found, EEXIST conflict, ...).
+  // Idempotent, so retried: read, write (the same bytes again), list,
+  // stat, remove, chmod, chown. Rename and copy are sent once.
+
+  // The whole file (up to 1 GiB; larger ones through open_file). Default
+  // timeout Timeouts::files for the whole transfer.
+  asio::awaitable<std::string> read_file(const std::string& name, const std::string& path,
+                                         FsOptions options = {});
+  // The file as a stream of pieces; the timeout bounds the answer's head
+  // only. Not found etc. throw here, before the first piece.
+  asio::awaitable<std::unique_ptr<FileReader>> open_file(const std::string& name,
+                                                         const std::string& path,
+                                                         FsOptions options = {});
+  // Creates or truncates `path` with `data`. Without `mode`, a rewritten
+  // file keeps its mode and a new one is 0644; missing parents are made
+  // unless `mkdir_parents` is false. Default timeout Timeouts::files. The
+  // body is sent from memory: the transport has no streamed request
+  // bodies yet.
+  asio::awaitable<proto::FsWritten> write_file(const std::string& name, const std::string& path,
+                                               std::string data,
+                                               std::optional<unsigned> mode = std::nullopt,
+                                               bool mkdir_parents = true, FsOptions options = {});
+  // A directory's children (all descendants with `recursive`), sorted by
+  // name; a file gives its own entry.
+  asio::awaitable<std::vector<proto::FsEntry>> list_dir(const std::string& name,
+                                                        const std::string& path,
+                                                        bool recursive = false,
+                                                        FsOptions options = {});
+  // The entry of `path` itself, as lstat: unlike the SDKs (which take the
+  // first entry of a listing, a directory's first child), a directory is
+  // looked up in its parent's listing, so an empty directory is found too.
+  // `/` has no parent to list: its entry is made up (directory, 0755).
+  asio::awaitable<proto::FsEntry> stat(const std::string& name, const std::string& path,
+                                       FsOptions options = {});
+  // Removes a file, symlink or empty directory (a tree with `recursive`;
+  // a non-empty directory without it is conflict/ENOTEMPTY). The removed
+  // paths, parents first.
+  asio::awaitable<std::vector<std::string>> remove(const std::string& name, const std::string& path,
+                                                   bool recursive = false, FsOptions options = {});
+  asio::awaitable<proto::FsMove> rename(const std::string& name, const std::string& source,
+                                        const std::string& dest, FsOptions options = {});
+  // As cp: into `dest` when it is a directory; a directory needs
+  // `recursive` (usage/EISDIR otherwise); `preserve_attrs` also keeps
+  // owner and times.
+  asio::awaitable<proto::FsCopied> copy(const std::string& name, const std::string& source,
+                                        const std::string& dest, bool recursive = false,
+                                        bool preserve_attrs = false, FsOptions options = {});
+  asio::awaitable<std::vector<proto::FsChange>> chmod(const std::string& name,
+                                                      const std::string& path, unsigned mode,
+                                                      bool recursive = false,
+                                                      FsOptions options = {});
+  // `user` and `group`: names, or ids in digits; "" leaves it (one of them
+  // is needed).
+  asio::awaitable<std::vector<proto::FsChange>> chown(
+      const std::string& name, const std::string& path, const std::string& user,
+      const std::string& group = {}, bool recursive = false, FsOptions options = {});
+
+  // --- services (spec §11) ---
+  // Event streams give every event, `error` ones included (a service that
+  // cannot start is still defined): each has `type` (started, stdout,
+  // stderr, exit, stopping, stopped, error, complete), `message` (the
+  // output or text), `exit_code`, `timestamp` (Unix ms). Default timeout
+  // (to the stream's head, or the whole answer): Timeouts::lifecycle for
+  // put/start/stop/restart/delete (they may wait for a stop), else request.
+  asio::awaitable<std::vector<proto::Service>> list_services(const std::string& name,
+                                                             CallOptions options = {});
+  asio::awaitable<proto::Service> get_service(const std::string& name, const std::string& svc,
+                                              CallOptions options = {});
+  // Creates or replaces the definition and (re)starts it; its events for
+  // `duration` (server default 5 s; 0: none), then `complete`. Retried as
+  // an idempotent PUT.
+  asio::awaitable<std::unique_ptr<EventStream>> put_service(
+      const std::string& name, const std::string& svc, const proto::ServiceDefinition& definition,
+      std::optional<std::chrono::nanoseconds> duration = std::nullopt, CallOptions options = {});
+  asio::awaitable<std::unique_ptr<EventStream>> start_service(
+      const std::string& name, const std::string& svc,
+      std::optional<std::chrono::nanoseconds> duration = std::nullopt, CallOptions options = {});
+  // SIGTERM, SIGKILL after `timeout` (server default 10 s). conflict when
+  // it is already stopped.
+  asio::awaitable<std::unique_ptr<EventStream>> stop_service(
+      const std::string& name, const std::string& svc,
+      std::optional<std::chrono::nanoseconds> timeout = std::nullopt, CallOptions options = {});
+  asio::awaitable<std::unique_ptr<EventStream>> restart_service(
+      const std::string& name, const std::string& svc,
+      std::optional<std::chrono::nanoseconds> duration = std::nullopt, CallOptions options = {});
+  // The last `lines` buffered events (all without), then new ones for
+  // `duration` (none without), then `complete`.
+  asio::awaitable<std::unique_ptr<EventStream>> service_logs(
+      const std::string& name, const std::string& svc, std::optional<int> lines = std::nullopt,
+      std::optional<std::chrono::nanoseconds> duration = std::nullopt, CallOptions options = {});
+  asio::awaitable<void> delete_service(const std::string& name, const std::string& svc,
+                                       CallOptions options = {});
+  // "TERM", "SIGHUP", "9", ...; a TERM or KILL counts as a crash (the
+  // service is restarted). conflict when it is not running.
+  asio::awaitable<void> signal_service(const std::string& name, const std::string& svc,
+                                       const std::string& signal, CallOptions options = {});
+
   // A new connection to a running session, for ExecProcess's resume:
   // retried like an idempotent call; not_found when the session is gone.
   asio::awaitable<std::unique_ptr<WebSocket>> reopen_session(const std::string& name,
@@ -230,7 +363,22 @@ class Client {
   asio::awaitable<std::unique_ptr<EventStream>> open_events(const std::string& method,
                                                             const std::string& target,
                                                             std::string body, Millis timeout,
-                                                            std::string op);
+                                                            std::string op, bool idempotent = false,
+                                                            bool error_fails = true);
+  // A streamed answer with a 2xx status (else the Error); retried before
+  // the head as request() does when `idempotent`, never otherwise.
+  asio::awaitable<std::unique_ptr<BodyStream>> open_body(Request request, bool idempotent,
+                                                         Millis timeout, const std::string& op);
+  // A JSON POST to fs/OP (the body has its workingDir); the 2xx answer.
+  asio::awaitable<Response> fs_post(const std::string& name, const std::string& fs_op,
+                                    std::string body, bool idempotent, const FsOptions& options,
+                                    const std::string& op);
+  // "/v1/sprites/NAME/fs/OP?path=PATH&workingDir=DIR"
+  std::string fs_target(const std::string& name, const std::string& fs_op, const std::string& path,
+                        const FsOptions& options) const;
+  asio::awaitable<proto::FsListing> list_fs(const std::string& name, const std::string& path,
+                                            bool recursive, const std::string& pattern,
+                                            const FsOptions& options, const std::string& op);
   asio::awaitable<std::unique_ptr<WebSocket>> open_socket(const std::string& target, Millis timeout,
                                                           const std::string& op);
   asio::awaitable<std::unique_ptr<ExecProcess>> open_exec(const std::string& name,
@@ -253,5 +401,9 @@ class Client {
 
 // "/v1/sprites/NAME" with NAME percent-encoded.
 std::string sprite_path(const std::string& name);
+
+// `path` made absolute against `working_dir` and cleaned lexically, as the
+// server does (Go's filepath.Join: "a/../b" is "b", ".." above "/" is "/").
+std::string absolute_fs_path(const std::string& path, std::string_view working_dir);
 
 }  // namespace spritescript::client

@@ -22,6 +22,7 @@ struct Timeouts {
   Millis lifecycle{60'000};    // upgrade, restart
   Millis exec_start{60'000};   // until the process runs (waking a cold sprite included)
   Millis checkpoint{600'000};  // checkpoint and restore streams
+  Millis files{600'000};       // whole-file reads and writes (the transfer, not just the head)
 };
 
 // Idempotent requests retry on connection failures, 429 and 502/503/504,

@@ -1,6 +1,9 @@
 #include "client/errors.hpp"
 
 #include "proto/api_error.hpp"
+#include "proto/json_fields.hpp"
+
+#include <boost/json/parse.hpp>
 
 #include <charconv>
 
@@ -59,10 +62,50 @@ std::optional<std::chrono::seconds> parse_seconds(std::string_view text) {
   return std::chrono::seconds(value);
 }
 
+// The filesystem endpoints' body (spec §10.1): {"error": text, "code":
+// "ENOENT", "path": "/abs"}; nullopt for any other body.
+struct FsErrorBody {
+  std::string text, code, path;
+};
+
+std::optional<FsErrorBody> fs_error_body(std::string_view body) {
+  if (body.empty() || body.front() != '{') return std::nullopt;
+  boost::system::error_code ec;
+  auto value = boost::json::parse(body, ec);
+  if (ec || !value.is_object()) return std::nullopt;
+  const auto& o = value.as_object();
+  const auto* code = o.if_contains("code");
+  if (!code || !code->is_string() || code->as_string().empty()) return std::nullopt;
+  return FsErrorBody{proto::fields::text_of(o, "error"), std::string(code->as_string()),
+                     proto::fields::text_of(o, "path")};
+}
+
+// errno names first (a permission inside the sprite is no token problem),
+// then the status.
+ErrorKind fs_kind_of(int status, std::string_view code) {
+  if (code == "ENOENT") return ErrorKind::not_found;
+  if (code == "EEXIST" || code == "ENOTEMPTY" || code == "EBUSY") return ErrorKind::conflict;
+  if (code == "EINVAL" || code == "ENOTDIR" || code == "EISDIR") return ErrorKind::usage;
+  if (code == "EACCES" || code == "EPERM") return ErrorKind::api;
+  return kind_of(status, code);
+}
+
 }  // namespace
 
 Error error_from_response(std::string_view op, int status, std::string_view body,
                           std::string_view retry_after_header) {
+  if (auto fs = fs_error_body(body)) {
+    // "read /x of box: no such file or directory: /home/sprite/x (ENOENT, HTTP 404)"
+    std::string message(op);
+    message += ": ";
+    message += fs->text.empty() ? "failed" : fs->text;
+    if (!fs->path.empty() && fs->text.find(fs->path) == std::string::npos) {
+      message += ": " + fs->path;
+    }
+    message += " (" + fs->code + ", HTTP " + std::to_string(status) + ")";
+    return {fs_kind_of(status, fs->code), message, status, fs->code,
+            parse_seconds(retry_after_header)};
+  }
   proto::ApiError parsed = proto::parse_error_body(status, body);
   auto retry_after = parse_seconds(retry_after_header);
   if (!retry_after && parsed.retry_after_seconds) {

@@ -41,7 +41,7 @@ class Error : public std::runtime_error {
 
   ErrorKind kind() const { return kind_; }
   int status() const { return status_; }             // 0 when no response
-  const std::string& code() const { return code_; }  // the body's "error", if any
+  const std::string& code() const { return code_; }  // the body's "error" (fs: "code"), if any
   std::optional<std::chrono::seconds> retry_after() const { return retry_after_; }
 
  private:
@@ -54,6 +54,11 @@ class Error : public std::runtime_error {
 // The Error for an HTTP error response of `op` (e.g. "create sprite
 // ci-7"): the kind from the status and body, the message from the body
 // (spec §1.6), Retry-After in seconds when the header or body says it.
+// The filesystem's body {"error","code","path"} (§10.1) keeps its errno
+// name as code() and in the message; the kind comes from it (ENOENT
+// not_found; EEXIST, ENOTEMPTY, EBUSY conflict; EINVAL, ENOTDIR, EISDIR
+// usage; EACCES, EPERM api: a permission inside the sprite, not the token),
+// else from the status.
 Error error_from_response(std::string_view op, int status, std::string_view body,
                           std::string_view retry_after_header);
 

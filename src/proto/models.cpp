@@ -247,8 +247,178 @@ std::optional<ProgressEvent> parse_progress_event(std::string_view line) {
   if (const auto* code = o.if_contains("exit_code"); code && code->is_number()) {
     e.exit_code = integer(o, "exit_code");
   }
+  if (const auto* ts = o.if_contains("timestamp"); ts && ts->is_number()) {
+    e.timestamp = fields::int64_of(o, "timestamp");
+  }
   e.json = std::string(line);
   return e;
+}
+
+// --- filesystem ------------------------------------------------------------------
+
+namespace {
+
+unsigned mode_of(const json::object& o, unsigned fallback) {
+  return parse_octal_mode(text_of(o, "mode")).value_or(fallback);
+}
+
+const json::array* array_of(const json::object& o, std::string_view key) {
+  const auto* v = o.if_contains(key);
+  return v && v->is_array() ? &v->as_array() : nullptr;
+}
+
+FsEntry fs_entry_from(const json::object& o) {
+  FsEntry e;
+  e.name = text_of(o, "name");
+  e.path = text_of(o, "path");
+  if (e.name.empty() && e.path.empty()) throw ModelError("the server sent an entry without a name");
+  if (e.name.empty()) e.name = e.path.substr(e.path.find_last_of('/') + 1);
+  e.type = text_of(o, "type");
+  e.is_dir = flag_of(o, "isDir") || e.type == "directory";
+  if (e.type.empty()) e.type = e.is_dir ? "directory" : "file";
+  e.size = fields::int64_of(o, "size").value_or(0);
+  e.mode = mode_of(o, e.is_dir ? 0755 : 0644);
+  e.mod_time = text_of(o, "modTime");
+  return e;
+}
+
+}  // namespace
+
+FsListing parse_fs_listing(std::string_view body) {
+  auto o = parse_object(body, "directory listing");
+  FsListing listing;
+  listing.path = text_of(o, "path");
+  if (const auto* entries = array_of(o, "entries")) {
+    for (const auto& entry : *entries) {
+      if (!entry.is_object())
+        throw ModelError("the server's directory listing has a non-object entry");
+      listing.entries.push_back(fs_entry_from(entry.as_object()));
+    }
+  }
+  return listing;
+}
+
+FsWritten parse_fs_written(std::string_view body) {
+  auto o = parse_object(body, "write answer");
+  FsWritten w;
+  w.path = text_of(o, "path");
+  w.size = fields::int64_of(o, "size").value_or(0);
+  w.mode = mode_of(o, 0644);
+  return w;
+}
+
+std::vector<std::string> parse_fs_deleted(std::string_view body) {
+  return fields::strings_of(parse_object(body, "delete answer"), "deleted");
+}
+
+FsMove parse_fs_renamed(std::string_view body) {
+  auto o = parse_object(body, "rename answer");
+  return FsMove{text_of(o, "source"), text_of(o, "dest")};
+}
+
+FsCopied parse_fs_copied(std::string_view body) {
+  auto o = parse_object(body, "copy answer");
+  FsCopied c;
+  if (const auto* copied = array_of(o, "copied")) {
+    for (const auto& item : *copied) {
+      if (!item.is_object()) continue;
+      c.copied.push_back(
+          FsMove{text_of(item.as_object(), "source"), text_of(item.as_object(), "dest")});
+    }
+  }
+  c.total_bytes = fields::int64_of(o, "totalBytes").value_or(0);
+  return c;
+}
+
+std::vector<FsChange> parse_fs_changes(std::string_view body) {
+  auto o = parse_object(body, "answer");
+  std::vector<FsChange> out;
+  if (const auto* affected = array_of(o, "affected")) {
+    for (const auto& item : *affected) {
+      if (!item.is_object()) continue;
+      const auto& a = item.as_object();
+      FsChange change;
+      change.path = text_of(a, "path");
+      if (a.contains("mode")) change.mode = parse_octal_mode(text_of(a, "mode"));
+      change.uid = fields::int64_of(a, "uid");
+      change.gid = fields::int64_of(a, "gid");
+      out.push_back(std::move(change));
+    }
+  }
+  return out;
+}
+
+// --- services --------------------------------------------------------------------
+
+std::string to_json(const ServiceDefinition& d) {
+  json::object o;
+  o["cmd"] = d.cmd;
+  if (!d.args.empty()) o["args"] = string_array(d.args);
+  if (!d.env.empty()) {
+    json::object env;
+    for (const auto& [k, v] : d.env) env[k] = v;
+    o["env"] = std::move(env);
+  }
+  if (!d.dir.empty()) o["dir"] = d.dir;
+  if (!d.needs.empty()) o["needs"] = string_array(d.needs);
+  if (d.http_port) o["http_port"] = *d.http_port;
+  return json::serialize(o);
+}
+
+namespace {
+
+ServiceState service_state_from(const json::object& o) {
+  ServiceState s;
+  s.name = text_of(o, "name");
+  s.status = text_of(o, "status");
+  s.pid = fields::int_of(o, "pid");
+  s.started_at = text_of(o, "started_at");
+  s.error = text_of(o, "error");
+  s.restart_count = integer(o, "restart_count");
+  s.next_restart_at = text_of(o, "next_restart_at");
+  return s;
+}
+
+Service service_from(const json::object& o) {
+  Service s;
+  s.name = text_of(o, "name");
+  if (s.name.empty()) throw ModelError("the server sent a service without a name");
+  s.cmd = text_of(o, "cmd");
+  s.args = fields::strings_of(o, "args");
+  if (const auto* env = o.if_contains("env"); env && env->is_object()) {
+    for (const auto& [k, v] : env->as_object()) {
+      if (v.is_string()) s.env[std::string(k)] = std::string(v.as_string());
+    }
+  }
+  s.dir = text_of(o, "dir");
+  s.needs = fields::strings_of(o, "needs");
+  s.http_port = fields::int_of(o, "http_port");
+  if (const auto* state = o.if_contains("state"); state && state->is_object()) {
+    s.state = service_state_from(state->as_object());
+  }
+  s.json = json::serialize(o);
+  return s;
+}
+
+}  // namespace
+
+Service parse_service(std::string_view body) {
+  return service_from(parse_object(body, "service"));
+}
+
+std::vector<Service> parse_services(std::string_view body) {
+  json::error_code ec;
+  json::value value = json::parse(body, ec);
+  const json::array* list = nullptr;
+  if (!ec && value.is_array()) list = &value.as_array();
+  if (!ec && value.is_object()) list = array_of(value.as_object(), "services");
+  if (!list) throw ModelError("the server's service list is not a JSON array");
+  std::vector<Service> out;
+  for (const auto& entry : *list) {
+    if (!entry.is_object()) throw ModelError("the server's service list has a non-object entry");
+    out.push_back(service_from(entry.as_object()));
+  }
+  return out;
 }
 
 }  // namespace spritescript::proto

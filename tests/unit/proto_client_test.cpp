@@ -134,3 +134,114 @@ TEST_CASE("exec options become the query the SDKs send", "[proto][exec]") {
   CHECK(proto::exec_query(o) ==
         "cmd=bash&path=bash&tty=true&cols=120&rows=40&stdin=true&max_run_after_disconnect=1m30s");
 }
+
+TEST_CASE("fs models: entries with camelCase keys, lenient modes, answers", "[proto][fs]") {
+  auto listing = proto::parse_fs_listing(
+      R"({"path":"/home/sprite/app","count":3,"entries":[)"
+      R"({"name":"main.go","path":"/home/sprite/app/main.go","type":"file","size":120,)"
+      R"("mode":"0644","modTime":"2026-05-01T09:00:00Z","isDir":false,"extra":1},)"
+      R"({"name":"lib","path":"/home/sprite/app/lib","type":"directory","size":4096,"mode":"0755","isDir":true},)"
+      R"({"name":"odd","path":"/home/sprite/app/odd","type":"directory","mode":"rwx","isDir":true}]})");
+  CHECK(listing.path == "/home/sprite/app");
+  REQUIRE(listing.entries.size() == 3);
+  CHECK(listing.entries[0].name == "main.go");
+  CHECK(listing.entries[0].size == 120);
+  CHECK(listing.entries[0].mode == 0644);
+  CHECK(listing.entries[0].mod_time == "2026-05-01T09:00:00Z");
+  CHECK_FALSE(listing.entries[0].is_dir);
+  CHECK(listing.entries[1].is_dir);
+  CHECK(listing.entries[1].type == "directory");
+  CHECK(listing.entries[2].mode == 0755);  // not octal: the SDKs' fallback for a directory
+  CHECK(proto::parse_fs_listing(R"({"path":"/x"})").entries.empty());
+  auto nameless = proto::parse_fs_listing(R"({"entries":[{"path":"/a/b","size":"7"}]})");
+  REQUIRE(nameless.entries.size() == 1);
+  CHECK(nameless.entries[0].name == "b");
+  CHECK(nameless.entries[0].type == "file");
+  CHECK(nameless.entries[0].size == 7);
+  CHECK(nameless.entries[0].mode == 0644);
+  CHECK_THROWS_AS(proto::parse_fs_listing("[]"), proto::ModelError);
+  CHECK_THROWS_AS(proto::parse_fs_listing(R"({"entries":[1]})"), proto::ModelError);
+  CHECK_THROWS_AS(proto::parse_fs_listing(R"({"entries":[{"size":1}]})"), proto::ModelError);
+
+  auto written = proto::parse_fs_written(R"({"path":"/tmp/x","size":5,"mode":"0600"})");
+  CHECK(written.path == "/tmp/x");
+  CHECK(written.size == 5);
+  CHECK(written.mode == 0600);
+  CHECK_THROWS_AS(proto::parse_fs_written("not json"), proto::ModelError);
+
+  CHECK(proto::parse_fs_deleted(R"({"deleted":["/a","/a/b",3],"count":2})") ==
+        std::vector<std::string>{"/a", "/a/b"});
+  auto moved = proto::parse_fs_renamed(R"({"source":"/a","dest":"/b"})");
+  CHECK(moved.source == "/a");
+  CHECK(moved.dest == "/b");
+  auto copied = proto::parse_fs_copied(
+      R"({"copied":[{"source":"/a","dest":"/c"},"junk"],"count":1,"totalBytes":120})");
+  REQUIRE(copied.copied.size() == 1);
+  CHECK(copied.copied[0].dest == "/c");
+  CHECK(copied.total_bytes == 120);
+  auto chmod = proto::parse_fs_changes(R"({"affected":[{"path":"/x","mode":"0750"}],"count":1})");
+  REQUIRE(chmod.size() == 1);
+  CHECK(chmod[0].mode == 0750u);
+  CHECK_FALSE(chmod[0].uid);
+  auto chown = proto::parse_fs_changes(R"({"affected":[{"path":"/x","uid":1000,"gid":0}]})");
+  REQUIRE(chown.size() == 1);
+  CHECK(chown[0].uid == 1000);
+  CHECK(chown[0].gid == 0);
+  CHECK_FALSE(chown[0].mode);
+}
+
+TEST_CASE("service models: state, list as an array or an object, definition JSON",
+          "[proto][services]") {
+  auto svc = proto::parse_service(
+      R"({"name":"web","cmd":"python","args":["-m","http.server"],"env":{"A":"1","N":2},)"
+      R"("needs":["db"],"http_port":8000,"dir":"/srv",)"
+      R"("state":{"name":"web","status":"running","pid":42,"started_at":"2026-05-01T09:00:00Z",)"
+      R"("restart_count":2}})");
+  CHECK(svc.name == "web");
+  CHECK(svc.cmd == "python");
+  CHECK(svc.args == std::vector<std::string>{"-m", "http.server"});
+  CHECK(svc.env == std::map<std::string, std::string>{{"A", "1"}});  // non-strings skipped
+  CHECK(svc.needs == std::vector<std::string>{"db"});
+  CHECK(svc.http_port == 8000);
+  CHECK(svc.dir == "/srv");
+  REQUIRE(svc.state);
+  CHECK(svc.state->status == "running");
+  CHECK(svc.state->pid == 42);
+  CHECK(svc.state->restart_count == 2);
+  CHECK(svc.state->error.empty());
+
+  auto bare = proto::parse_service(R"({"name":"x","cmd":"sleep","http_port":null})");
+  CHECK_FALSE(bare.http_port);
+  CHECK_FALSE(bare.state);
+  CHECK(bare.args.empty());
+  CHECK_THROWS_AS(proto::parse_service(R"({"cmd":"sleep"})"), proto::ModelError);
+  CHECK_THROWS_AS(proto::parse_service("[]"), proto::ModelError);
+
+  CHECK(proto::parse_services(R"([{"name":"a","cmd":"x"},{"name":"b","cmd":"y"}])").size() == 2);
+  CHECK(proto::parse_services(R"({"services":[{"name":"a","cmd":"x"}]})").size() == 1);
+  CHECK(proto::parse_services("[]").empty());
+  CHECK_THROWS_AS(proto::parse_services(R"({"nope":1})"), proto::ModelError);
+  CHECK_THROWS_AS(proto::parse_services("[1]"), proto::ModelError);
+
+  proto::ServiceDefinition def;
+  def.cmd = "sleep";
+  CHECK(proto::to_json(def) == R"({"cmd":"sleep"})");
+  def.args = {"10"};
+  def.env = {{"B", "2"}, {"A", "1"}};
+  def.dir = "/tmp";
+  def.needs = {"db"};
+  def.http_port = 8080;
+  CHECK(
+      proto::to_json(def) ==
+      R"({"cmd":"sleep","args":["10"],"env":{"A":"1","B":"2"},"dir":"/tmp","needs":["db"],"http_port":8080})");
+
+  auto out = proto::parse_progress_event(
+      R"({"type":"stdout","data":"hello\n","timestamp":1780420274700})");
+  REQUIRE(out);
+  CHECK(out->message == "hello\n");
+  CHECK(out->timestamp == 1780420274700);
+  auto exit = proto::parse_progress_event(R"({"type":"exit","exit_code":1,"timestamp":5})");
+  REQUIRE(exit);
+  CHECK(exit->exit_code == 1);
+  CHECK_FALSE(proto::parse_progress_event(R"({"type":"info","timestamp":"soon"})")->timestamp);
+}
