@@ -48,6 +48,7 @@ bench: build
 	bench/client.sh $(BUILD)/spritescript
 	bench/checkpoint.sh $(BUILD)/spritescript
 	bench/fs_api.sh $(BUILD)/spritescript
+	bench/lua_api.sh $(BUILD)/spritescript
 
 format:
 	clang-format -i $$(git ls-files 'src/*.cpp' 'src/*.hpp' 'tests/*.cpp')
