@@ -36,7 +36,7 @@ check:
 	tests/fuzz/run.sh $(FUZZ_BUILD) $(FUZZ_SECONDS) $(JOBS)
 
 demo: build
-	$(BUILD)/spritescript run scripts/examples/demo.lua
+	$(BUILD)/spritescript run scripts/examples/nightly.lua --demo
 
 install: build
 	cmake --install $(BUILD) --prefix $(PREFIX)

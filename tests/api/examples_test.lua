@@ -40,4 +40,19 @@ T.test("agent_restore_on_failure: failure restores and keeps the failed state", 
   s:delete()
 end)
 
+T.test("nightly --demo: two sprites ok, the broken one restored, a receipt written", function()
+  local receipt = os.tmpname()
+  local out = run_example("nightly.lua", "ex-nightly-", receipt, "--demo")
+  T.match(out, "ex%-nightly%-1%s+ok")
+  T.match(out, "ex%-nightly%-2%s+restored%s.*restored to v%d+: tests failed")
+  T.match(out, "3 sprites, 2 ok, 1 restored")
+  local doc = sprites.json.decode(io.open(receipt):read("*a"))
+  T.eq(#doc.entries, 3)
+  os.remove(receipt)
+  -- The restore really happened: the agent's note is gone from the broken one.
+  local s = sprites.get("ex-nightly-2")
+  T.eq(s:run("test -e /home/sprite/app/NOTES.md").code, 1)
+  for i = 1, 3 do sprites.delete("ex-nightly-" .. i) end
+end)
+
 T.done()

@@ -35,6 +35,8 @@ setmetatable(sprites, {
       local workflow = require "sprites.workflow"
       rawset(t, key, workflow)
       return workflow
+    elseif key == "parallel" then  -- sprites.parallel(items, fn, {limit=})
+      return t.workflow.parallel
     end
   end,
 })
