@@ -10,6 +10,7 @@
 
 #include <chrono>
 #include <filesystem>
+#include <fstream>
 #include <map>
 #include <memory>
 #include <optional>
@@ -353,4 +354,32 @@ TEST_CASE("checkpoints: an idle sprite gets automatic checkpoints, hidden unless
   // An automatic checkpoint restores like any other.
   run(s.io, s.api.restore("idle", "auto-4"));
   CHECK(s.out("idle", "cat /home/sprite/f") == "3\n");
+}
+
+TEST_CASE("checkpoints: a restore that fails says so in the stream and leaves the sprite as it was",
+          "[checkpoints]") {
+  e2e::TempDir state;
+  e2e::Engine engine(state);
+  Sprite s(engine.port());
+  s.create("failing");
+  s.out("failing", "echo before > /home/sprite/f");
+  const std::string id = run(s.io, s.api.checkpoint("failing"));
+  s.out("failing", "echo after > /home/sprite/f");
+  // A broken disk: the engine's scratch directory cannot be made.
+  const auto scratch = state.path() / "sprites" / "failing" / "checkpoint-tmp";
+  std::filesystem::remove_all(scratch);
+  std::ofstream(scratch) << "not a directory";
+  std::string message;
+  try {
+    run(s.io, s.api.restore("failing", id));
+    FAIL("the restore succeeded");
+  } catch (const client::Error& e) {
+    CHECK(e.kind() == client::ErrorKind::api);  // the stream's error event
+    message = e.what();
+  }
+  CHECK_THAT(message, Contains("unchanged"));
+  CHECK(s.out("failing", "cat /home/sprite/f") == "after\n");  // as it was, and answering
+  std::filesystem::remove(scratch);
+  run(s.io, s.api.restore("failing", id));
+  CHECK(s.out("failing", "cat /home/sprite/f") == "before\n");
 }
