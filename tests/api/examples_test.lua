@@ -55,4 +55,29 @@ T.test("nightly --demo: two sprites ok, the broken one restored, a receipt writt
   for i = 1, 3 do sprites.delete("ex-nightly-" .. i) end
 end)
 
+T.test("lifecycle --yes: every step, then the sprite is gone", function()
+  local out = run_example("lifecycle.lua", "ex-life", "--yes")
+  T.match(out, "checkpt  v0 after the greeting")
+  T.match(out, "restored v0: greeting says hello")
+  T.match(out, "url      http://ex%-life%.localhost:%d+")
+  T.match(out, "deleted  ex%-life")
+  local ok, err = pcall(sprites.get, "ex-life")
+  T.eq(err.kind, "not_found")
+end)
+
+T.test("fleet_report: 20 sprites, at most 5 at once", function()
+  local out = run_example("fleet_report.lua", "ex-fleet-", "--create", "20", "--limit", "5")
+  T.match(out, "20 sprites in [%d.]+ s, at most 5 at once, 0 failed")
+  for _, s in ipairs(sprites.list("ex-fleet-")) do s:delete() end
+end)
+
+T.test("hooks_stream: events decoded live and the prompt answered through stdin", function()
+  local out = run_example("hooks_stream.lua", "ex-hooks")
+  T.match(out, "event  tool_use%s+Bash")
+  T.match(out, "answer yes")
+  T.match(out, "event  answer_received%s+yes")
+  T.match(out, "agent exited with 0")
+  sprites.delete("ex-hooks")
+end)
+
 T.done()
