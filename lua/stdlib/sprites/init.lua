@@ -16,6 +16,7 @@ local sprites = {
   event = task.event,
   now = task.now,
   current = task.current,
+  defer = task.defer,
 
   -- the Sprites API (sprites.api; docs/lua-api.md)
   create = api.create,

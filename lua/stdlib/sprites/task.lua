@@ -336,6 +336,13 @@ local function task_main(t, fn, ...)
     end
     t.child_errors = nil
   end
+  -- What the task opened and did not hand on (processes, sessions) closes
+  -- with its scope, newest first. These must not wait.
+  local deferred = t.deferred
+  if deferred then
+    t.deferred = nil
+    for i = #deferred, 1, -1 do pcall(deferred[i]) end
+  end
   finish(t)
 end
 
@@ -416,6 +423,26 @@ M.now = core.now
 
 -- sprites.current() -> the running task, or nil outside tasks.
 function M.current() return current end
+
+-- sprites.defer(fn): runs fn() when the current task's scope ends (after its
+-- children), however it ends; for closing what the task opened. fn must
+-- not wait. Returns a function that cancels the registration (for an
+-- object handed on, e.g. a detached process).
+function M.defer(fn)
+  local t = current
+  if not t then return function() end end
+  local list = t.deferred
+  if not list then
+    list = {}
+    t.deferred = list
+  end
+  list[#list + 1] = fn
+  return function()
+    for i = #list, 1, -1 do
+      if list[i] == fn then table.remove(list, i) return end
+    end
+  end
+end
 
 -- Suspend rec.task until whoever holds the record wakes it (a task ending,
 -- an event being set). Interrupted: mark the record dead and raise.
