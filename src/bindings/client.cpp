@@ -18,7 +18,12 @@
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
+#include <fnmatch.h>
+#include <sys/stat.h>
+
+#include <algorithm>
 #include <chrono>
+#include <filesystem>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -30,6 +35,7 @@
 #include "bindings/lua_helpers.hpp"
 #include "bindings/op.hpp"
 #include "client/client.hpp"
+#include "proto/values.hpp"
 
 extern "C" {
 #include <lauxlib.h>
@@ -117,6 +123,10 @@ class CallOp final : public Op {
       lua_pushnumber(L, retry_after_);
       lua_setfield(L, -2, "retry_after");
     }
+    if (!code_.empty()) {
+      lua::push(L, code_);
+      lua_setfield(L, -2, "code");
+    }
     return 2;
   }
 
@@ -130,6 +140,7 @@ class CallOp final : public Op {
         kind_ = std::string(client::kind_name(e.kind()));
         message_ = e.what();
         status_ = e.status();
+        code_ = e.code();
         if (e.retry_after()) retry_after_ = static_cast<double>(e.retry_after()->count());
       } catch (const std::exception& e) {
         kind_ = "error";
@@ -147,7 +158,7 @@ class CallOp final : public Op {
   asio::cancellation_signal signal_;
   Pusher pusher_;
   bool failed_ = false;
-  std::string kind_, message_;
+  std::string kind_, message_, code_;
   int status_ = 0;
   double retry_after_ = 0;
 };
@@ -211,6 +222,10 @@ void push_event(lua_State* L, const proto::ProgressEvent& e) {
   if (e.exit_code) {
     lua_pushinteger(L, *e.exit_code);
     lua_setfield(L, -2, "exit_code");
+  }
+  if (e.timestamp) {
+    lua_pushnumber(L, static_cast<lua_Number>(*e.timestamp));
+    lua_setfield(L, -2, "timestamp");
   }
   set_string(L, "json", e.json);
 }
@@ -427,6 +442,7 @@ struct RunOutcome {
 // can outlive the process it uses.
 struct RunState {
   std::unique_ptr<client::ExecProcess> process;
+  std::string sprite;  // for ending the session through the REST endpoint
   bool exited = false;
   bool timed_out = false;
 };
@@ -465,6 +481,7 @@ asio::awaitable<RunOutcome> run_command(std::shared_ptr<Client> c, std::string n
   if (stdin_data.empty() && !options.tty) options.stdin = false;
   auto state = std::make_shared<RunState>();
   state->process = co_await c->exec(name, options);
+  state->sprite = name;
   RunOutcome outcome;
   outcome.session = state->process->session().session_id;
   auto executor = co_await asio::this_coro::executor;
@@ -584,6 +601,7 @@ asio::awaitable<Pusher> spawn_op(std::shared_ptr<Client> c, std::string name,
                                  proto::ExecOptions options) {
   auto state = std::make_shared<RunState>();
   state->process = co_await c->exec(name, options);
+  state->sprite = name;
   co_return [c, state](lua_State* L) {
     lua::new_userdata<Process>(L, Process{c, state});
     return 1;
@@ -695,11 +713,38 @@ int l_process_session_id(lua_State* L) {
   return 1;
 }
 
+// p:info() -> {session_id, command, tty, created} from the session's first message
+int l_process_info(lua_State* L) {
+  const proto::SessionInfo& info = check_process(L).state->process->session();
+  lua_createtable(L, 0, 4);
+  set_string(L, "session_id", info.session_id);
+  set_string(L, "command", info.command);
+  lua_pushboolean(L, info.tty);
+  lua_setfield(L, -2, "tty");
+  lua_pushnumber(L, static_cast<lua_Number>(info.created));
+  lua_setfield(L, -2, "created");
+  return 1;
+}
+
 // p:close(): drops the connection now (the scope ended; the engine keeps
 // the command for max_run_after_disconnect, then ends it).
+// p:close(true) also ends the command (TERM, KILL 2 s later) without
+// waiting: what a task's scope does with the processes it did not detach.
 int l_process_close(lua_State* L) {
   Process& p = check_process(L);
-  if (p.state && !p.state->exited) p.state->process->abort();
+  const bool end_command = lua_toboolean(L, 2) != 0;
+  if (p.state && !p.state->exited) {
+    std::string session = p.state->process->session().session_id;
+    p.state->process->abort();
+    if (end_command && !session.empty() && !p.state->sprite.empty()) {
+      asio::io_context& io = state_of(L).io;
+      auto now = std::make_shared<asio::steady_timer>(io, Millis(0));
+      asio::co_spawn(io,
+                     watchdog(std::make_shared<RunState>(), p.client, p.state->sprite,
+                              std::move(session), now, Millis(2000)),
+                     asio::detached);
+    }
+  }
   if (p.state) p.state->exited = true;
   return 0;
 }
@@ -798,6 +843,646 @@ int l_delete_checkpoint(lua_State* L) {
                                        std::string(lua::check_string(L, 2))));
 }
 
+// ---- files -------------------------------------------------------------------
+
+void set_number(lua_State* L, const char* key, double value) {
+  lua_pushnumber(L, value);
+  lua_setfield(L, -2, key);
+}
+
+void push_entry(lua_State* L, const proto::FsEntry& e) {
+  lua_createtable(L, 0, 7);
+  set_string(L, "name", e.name);
+  set_string(L, "path", e.path);
+  set_string(L, "type", e.type);
+  set_number(L, "size", static_cast<double>(e.size));
+  set_number(L, "mode", e.mode);
+  set_string(L, "mod_time", e.mod_time);
+  lua_pushboolean(L, e.is_dir);
+  lua_setfield(L, -2, "is_dir");
+}
+
+void push_entries(lua_State* L, const std::vector<proto::FsEntry>& all) {
+  lua_createtable(L, static_cast<int>(all.size()), 0);
+  for (std::size_t i = 0; i < all.size(); ++i) {
+    push_entry(L, all[i]);
+    lua_rawseti(L, -2, static_cast<int>(i + 1));
+  }
+}
+
+// A mode from Lua: a number is the mode's value (0644 is 420), a string is
+// octal ("0644", "755").
+unsigned mode_arg(lua_State* L, int idx) {
+  if (lua_type(L, idx) == LUA_TNUMBER) {
+    const double m = lua_tonumber(L, idx);
+    if (m >= 0 && m <= 07777 && m == static_cast<double>(static_cast<unsigned>(m))) {
+      return static_cast<unsigned>(m);
+    }
+  } else if (lua_type(L, idx) == LUA_TSTRING) {
+    if (auto m = proto::parse_octal_mode(lua_tostring(L, idx))) return *m;
+  }
+  throw std::runtime_error(
+      "a mode is an octal string (\"0644\", \"755\") or its value as a number (420)");
+}
+
+std::string string_arg(lua_State* L, int idx, const char* what) {
+  if (lua_type(L, idx) != LUA_TSTRING)
+    throw std::runtime_error(std::string(what) + " must be a string");
+  size_t len = 0;
+  const char* s = lua_tolstring(L, idx, &len);
+  return {s, len};
+}
+
+asio::awaitable<Pusher> read_file(std::shared_ptr<Client> c, std::string name, std::string path) {
+  client::FsOptions options;
+  std::string data = co_await c->read_file(name, path, options);
+  co_return [data = std::move(data)](lua_State* L) {
+    lua::push(L, data);
+    return 1;
+  };
+}
+
+// client.read_file(name, path) -> op: the whole file
+int l_read_file(lua_State* L) {
+  std::string name = string_arg(L, 1, "the sprite name");
+  std::string path = string_arg(L, 2, "the path");
+  return start_op(L, read_file(client_of(L), std::move(name), std::move(path)));
+}
+
+// A file being read piece by piece: the object behind s:open().
+struct Reader {
+  static constexpr const char* kTypeName = "spritescript.client.reader";
+  std::shared_ptr<Client> client;  // outlives the connection
+  std::shared_ptr<client::FileReader> reader;
+};
+
+asio::awaitable<Pusher> open_file(std::shared_ptr<Client> c, std::string name, std::string path) {
+  client::FsOptions options;
+  std::unique_ptr<client::FileReader> reader = co_await c->open_file(name, path, options);
+  std::shared_ptr<client::FileReader> shared = std::move(reader);
+  co_return [c, shared](lua_State* L) {
+    lua::new_userdata<Reader>(L, Reader{c, shared});
+    return 1;
+  };
+}
+
+// client.open_file(name, path) -> op: reader
+int l_open_file(lua_State* L) {
+  std::string name = string_arg(L, 1, "the sprite name");
+  std::string path = string_arg(L, 2, "the path");
+  return start_op(L, open_file(client_of(L), std::move(name), std::move(path)));
+}
+
+asio::awaitable<Pusher> reader_next(std::shared_ptr<client::FileReader> reader) {
+  std::optional<std::string> piece;
+  if (reader) piece = co_await reader->next();
+  co_return [piece = std::move(piece)](lua_State* L) {
+    if (piece) {
+      lua::push(L, *piece);
+    } else {
+      lua_pushnil(L);
+    }
+    return 1;
+  };
+}
+
+// reader:next() -> op: the next piece, nil at the end (or once closed)
+int l_reader_next(lua_State* L) {
+  return start_op(L, reader_next(lua::check_userdata<Reader>(L, 1)->reader));
+}
+
+// reader:close(): drops the connection (a read in flight keeps it until it ends)
+int l_reader_close(lua_State* L) {
+  lua::check_userdata<Reader>(L, 1)->reader.reset();
+  return 0;
+}
+
+// reader:info() -> bytes read so far, the size when the server said it (else nil)
+int l_reader_info(lua_State* L) {
+  Reader* r = lua::check_userdata<Reader>(L, 1);
+  if (!r->reader) {
+    lua_pushnil(L);
+    lua_pushnil(L);
+    return 2;
+  }
+  lua_pushnumber(L, static_cast<lua_Number>(r->reader->bytes_read()));
+  if (auto size = r->reader->size()) {
+    lua_pushnumber(L, static_cast<lua_Number>(*size));
+  } else {
+    lua_pushnil(L);
+  }
+  return 2;
+}
+
+asio::awaitable<Pusher> write_file(std::shared_ptr<Client> c, std::string name, std::string path,
+                                   std::string data, std::optional<unsigned> mode, bool mkdir) {
+  client::FsOptions options;
+  proto::FsWritten w = co_await c->write_file(name, path, std::move(data), mode, mkdir, options);
+  co_return [w](lua_State* L) {
+    lua_createtable(L, 0, 3);
+    set_string(L, "path", w.path);
+    set_number(L, "size", static_cast<double>(w.size));
+    set_number(L, "mode", w.mode);
+    return 1;
+  };
+}
+
+// client.write_file(name, path, data, mode|nil, mkdir) -> op: {path, size, mode}
+int l_write_file(lua_State* L) {
+  std::string name = string_arg(L, 1, "the sprite name");
+  std::string path = string_arg(L, 2, "the path");
+  std::string data = string_arg(L, 3, "the data");
+  std::optional<unsigned> mode;
+  if (!lua_isnil(L, 4)) mode = mode_arg(L, 4);
+  const bool mkdir = lua_isnil(L, 5) || lua_toboolean(L, 5) != 0;
+  return start_op(
+      L, write_file(client_of(L), std::move(name), std::move(path), std::move(data), mode, mkdir));
+}
+
+asio::awaitable<Pusher> list_dir(std::shared_ptr<Client> c, std::string name, std::string path,
+                                 bool recursive) {
+  client::FsOptions options;
+  std::vector<proto::FsEntry> all = co_await c->list_dir(name, path, recursive, options);
+  co_return [all = std::move(all)](lua_State* L) {
+    push_entries(L, all);
+    return 1;
+  };
+}
+
+// client.list_dir(name, path, recursive) -> op: entries
+int l_list_dir(lua_State* L) {
+  std::string name = string_arg(L, 1, "the sprite name");
+  std::string path = string_arg(L, 2, "the path");
+  const bool recursive = lua_toboolean(L, 3) != 0;
+  return start_op(L, list_dir(client_of(L), std::move(name), std::move(path), recursive));
+}
+
+asio::awaitable<Pusher> stat_path(std::shared_ptr<Client> c, std::string name, std::string path) {
+  client::FsOptions options;
+  proto::FsEntry e = co_await c->stat(name, path, options);
+  co_return [e](lua_State* L) {
+    push_entry(L, e);
+    return 1;
+  };
+}
+
+// client.stat(name, path) -> op: entry (not_found when missing)
+int l_stat(lua_State* L) {
+  std::string name = string_arg(L, 1, "the sprite name");
+  std::string path = string_arg(L, 2, "the path");
+  return start_op(L, stat_path(client_of(L), std::move(name), std::move(path)));
+}
+
+asio::awaitable<Pusher> remove_path(std::shared_ptr<Client> c, std::string name, std::string path,
+                                    bool recursive) {
+  client::FsOptions options;
+  std::vector<std::string> removed = co_await c->remove(name, path, recursive, options);
+  co_return [removed = std::move(removed)](lua_State* L) {
+    push_strings(L, removed);
+    return 1;
+  };
+}
+
+// client.remove(name, path, recursive) -> op: the removed paths
+int l_remove(lua_State* L) {
+  std::string name = string_arg(L, 1, "the sprite name");
+  std::string path = string_arg(L, 2, "the path");
+  const bool recursive = lua_toboolean(L, 3) != 0;
+  return start_op(L, remove_path(client_of(L), std::move(name), std::move(path), recursive));
+}
+
+void push_move(lua_State* L, const proto::FsMove& m) {
+  lua_createtable(L, 0, 2);
+  set_string(L, "source", m.source);
+  set_string(L, "dest", m.dest);
+}
+
+asio::awaitable<Pusher> rename_path(std::shared_ptr<Client> c, std::string name, std::string source,
+                                    std::string dest) {
+  client::FsOptions options;
+  proto::FsMove m = co_await c->rename(name, source, dest, options);
+  co_return [m](lua_State* L) {
+    push_move(L, m);
+    return 1;
+  };
+}
+
+// client.rename(name, source, dest) -> op: {source, dest}
+int l_rename(lua_State* L) {
+  std::string name = string_arg(L, 1, "the sprite name");
+  std::string source = string_arg(L, 2, "the source");
+  std::string dest = string_arg(L, 3, "the destination");
+  return start_op(L,
+                  rename_path(client_of(L), std::move(name), std::move(source), std::move(dest)));
+}
+
+asio::awaitable<Pusher> copy_path(std::shared_ptr<Client> c, std::string name, std::string source,
+                                  std::string dest, bool recursive, bool preserve) {
+  client::FsOptions options;
+  proto::FsCopied copied = co_await c->copy(name, source, dest, recursive, preserve, options);
+  co_return [copied = std::move(copied)](lua_State* L) {
+    lua_createtable(L, 0, 2);
+    lua_createtable(L, static_cast<int>(copied.copied.size()), 0);
+    for (std::size_t i = 0; i < copied.copied.size(); ++i) {
+      push_move(L, copied.copied[i]);
+      lua_rawseti(L, -2, static_cast<int>(i + 1));
+    }
+    lua_setfield(L, -2, "copied");
+    set_number(L, "total_bytes", static_cast<double>(copied.total_bytes));
+    return 1;
+  };
+}
+
+// client.copy(name, source, dest, recursive, preserve) -> op: {copied = {{source, dest}...},
+// total_bytes}
+int l_copy(lua_State* L) {
+  std::string name = string_arg(L, 1, "the sprite name");
+  std::string source = string_arg(L, 2, "the source");
+  std::string dest = string_arg(L, 3, "the destination");
+  const bool recursive = lua_toboolean(L, 4) != 0;
+  const bool preserve = lua_toboolean(L, 5) != 0;
+  return start_op(L, copy_path(client_of(L), std::move(name), std::move(source), std::move(dest),
+                               recursive, preserve));
+}
+
+void push_changes(lua_State* L, const std::vector<proto::FsChange>& changes) {
+  lua_createtable(L, static_cast<int>(changes.size()), 0);
+  for (std::size_t i = 0; i < changes.size(); ++i) {
+    const proto::FsChange& ch = changes[i];
+    lua_createtable(L, 0, 4);
+    set_string(L, "path", ch.path);
+    if (ch.mode) set_number(L, "mode", *ch.mode);
+    if (ch.uid) set_number(L, "uid", static_cast<double>(*ch.uid));
+    if (ch.gid) set_number(L, "gid", static_cast<double>(*ch.gid));
+    lua_rawseti(L, -2, static_cast<int>(i + 1));
+  }
+}
+
+asio::awaitable<Pusher> chmod_path(std::shared_ptr<Client> c, std::string name, std::string path,
+                                   unsigned mode, bool recursive) {
+  client::FsOptions options;
+  std::vector<proto::FsChange> changes = co_await c->chmod(name, path, mode, recursive, options);
+  co_return [changes = std::move(changes)](lua_State* L) {
+    push_changes(L, changes);
+    return 1;
+  };
+}
+
+// client.chmod(name, path, mode, recursive) -> op: {{path, mode}...}
+int l_chmod(lua_State* L) {
+  std::string name = string_arg(L, 1, "the sprite name");
+  std::string path = string_arg(L, 2, "the path");
+  const unsigned mode = mode_arg(L, 3);
+  const bool recursive = lua_toboolean(L, 4) != 0;
+  return start_op(L, chmod_path(client_of(L), std::move(name), std::move(path), mode, recursive));
+}
+
+asio::awaitable<Pusher> chown_path(std::shared_ptr<Client> c, std::string name, std::string path,
+                                   std::string user, std::string group, bool recursive) {
+  client::FsOptions options;
+  std::vector<proto::FsChange> changes =
+      co_await c->chown(name, path, user, group, recursive, options);
+  co_return [changes = std::move(changes)](lua_State* L) {
+    push_changes(L, changes);
+    return 1;
+  };
+}
+
+// client.chown(name, path, user, group, recursive) -> op: {{path, uid, gid}...}
+int l_chown(lua_State* L) {
+  std::string name = string_arg(L, 1, "the sprite name");
+  std::string path = string_arg(L, 2, "the path");
+  std::string user = lua_isnil(L, 3) ? std::string() : string_arg(L, 3, "user");
+  std::string group = lua_isnil(L, 4) ? std::string() : string_arg(L, 4, "group");
+  const bool recursive = lua_toboolean(L, 5) != 0;
+  return start_op(L, chown_path(client_of(L), std::move(name), std::move(path), std::move(user),
+                                std::move(group), recursive));
+}
+
+// ---- the local side of push and pull (synchronous: the local disk) ------------
+
+namespace fs = std::filesystem;
+
+// nil, message: how the local helpers report a failure.
+int local_failure(lua_State* L, const std::string& message) {
+  lua_pushnil(L);
+  lua::push(L, message);
+  return 2;
+}
+
+// client.local_tree(dir) -> {{path=relative, type=file|directory|symlink|other, size, mode}...}
+// sorted by path, or nil, message. Symlinks are not followed.
+int l_local_tree(lua_State* L) {
+  fs::path root = fs::path(string_arg(L, 1, "the directory")).lexically_normal();
+  if (!root.has_filename() && root != root.root_path()) root = root.parent_path();  // "dir/"
+  struct Item {
+    std::string path, type;
+    std::uintmax_t size = 0;
+    unsigned mode = 0;
+  };
+  std::vector<Item> items;
+  std::error_code ec;
+  if (!fs::is_directory(root, ec)) return local_failure(L, root.string() + ": not a directory");
+  fs::recursive_directory_iterator it(root, ec), end;
+  for (; !ec && it != end; it.increment(ec)) {
+    const fs::directory_entry& entry = *it;
+    const fs::file_status st = entry.symlink_status(ec);
+    if (ec) break;
+    Item item;
+    // Lexically: fs::relative would resolve a symlink to its target's name.
+    item.path = entry.path().lexically_relative(root).generic_string();
+    item.mode = static_cast<unsigned>(st.permissions() & fs::perms::mask);
+    if (fs::is_symlink(st)) {
+      item.type = "symlink";
+    } else if (fs::is_directory(st)) {
+      item.type = "directory";
+    } else if (fs::is_regular_file(st)) {
+      item.type = "file";
+      item.size = entry.file_size(ec);
+      if (ec) break;
+    } else {
+      item.type = "other";
+    }
+    items.push_back(std::move(item));
+  }
+  if (ec) return local_failure(L, root.string() + ": " + ec.message());
+  std::sort(items.begin(), items.end(),
+            [](const Item& a, const Item& b) { return a.path < b.path; });
+  lua_createtable(L, static_cast<int>(items.size()), 0);
+  for (std::size_t i = 0; i < items.size(); ++i) {
+    lua_createtable(L, 0, 4);
+    set_string(L, "path", items[i].path);
+    set_string(L, "type", items[i].type);
+    set_number(L, "size", static_cast<double>(items[i].size));
+    set_number(L, "mode", items[i].mode);
+    lua_rawseti(L, -2, static_cast<int>(i + 1));
+  }
+  return 1;
+}
+
+// client.local_mkdir(path) -> true, or nil, message (parents made too)
+int l_local_mkdir(lua_State* L) {
+  const fs::path path(string_arg(L, 1, "the directory"));
+  std::error_code ec;
+  fs::create_directories(path, ec);
+  if (ec) return local_failure(L, path.string() + ": " + ec.message());
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+// client.local_chmod(path, mode) -> true, or nil, message
+int l_local_chmod(lua_State* L) {
+  const fs::path path(string_arg(L, 1, "the path"));
+  const unsigned mode = mode_arg(L, 2);
+  std::error_code ec;
+  fs::permissions(path, static_cast<fs::perms>(mode), fs::perm_options::replace, ec);
+  if (ec) return local_failure(L, path.string() + ": " + ec.message());
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+// client.fnmatch(pattern, text, pathname) -> whether it matches, as fs/list's `pattern`
+int l_fnmatch(lua_State* L) {
+  const std::string pattern = string_arg(L, 1, "the pattern");
+  const std::string text = string_arg(L, 2, "the name");
+  const int flags = lua_toboolean(L, 3) != 0 ? FNM_PATHNAME : 0;
+  lua_pushboolean(L, ::fnmatch(pattern.c_str(), text.c_str(), flags) == 0);
+  return 1;
+}
+
+// ---- services -----------------------------------------------------------------
+
+void push_service(lua_State* L, const proto::Service& s) {
+  lua_createtable(L, 0, 8);
+  set_string(L, "name", s.name);
+  set_string(L, "cmd", s.cmd);
+  push_strings(L, s.args);
+  lua_setfield(L, -2, "args");
+  lua_createtable(L, 0, static_cast<int>(s.env.size()));
+  for (const auto& [k, v] : s.env) set_string(L, k.c_str(), v);
+  lua_setfield(L, -2, "env");
+  set_string(L, "dir", s.dir);
+  push_strings(L, s.needs);
+  lua_setfield(L, -2, "needs");
+  if (s.http_port) set_number(L, "http_port", *s.http_port);
+  if (s.state) {
+    const proto::ServiceState& st = *s.state;
+    lua_createtable(L, 0, 7);
+    set_string(L, "name", st.name);
+    set_string(L, "status", st.status);
+    if (st.pid) set_number(L, "pid", *st.pid);
+    set_string(L, "started_at", st.started_at);
+    set_string(L, "error", st.error);
+    set_number(L, "restart_count", st.restart_count);
+    set_string(L, "next_restart_at", st.next_restart_at);
+    lua_setfield(L, -2, "state");
+  }
+}
+
+asio::awaitable<Pusher> list_services(std::shared_ptr<Client> c, std::string name) {
+  std::vector<proto::Service> all = co_await c->list_services(name);
+  co_return [all = std::move(all)](lua_State* L) {
+    lua_createtable(L, static_cast<int>(all.size()), 0);
+    for (std::size_t i = 0; i < all.size(); ++i) {
+      push_service(L, all[i]);
+      lua_rawseti(L, -2, static_cast<int>(i + 1));
+    }
+    return 1;
+  };
+}
+
+// client.services(name) -> op: services
+int l_services(lua_State* L) {
+  return start_op(L, list_services(client_of(L), string_arg(L, 1, "the sprite name")));
+}
+
+asio::awaitable<Pusher> get_service(std::shared_ptr<Client> c, std::string name, std::string svc) {
+  proto::Service s = co_await c->get_service(name, svc);
+  co_return [s = std::move(s)](lua_State* L) {
+    push_service(L, s);
+    return 1;
+  };
+}
+
+// client.service(name, svc) -> op: service (not_found when missing)
+int l_service(lua_State* L) {
+  std::string name = string_arg(L, 1, "the sprite name");
+  std::string svc = string_arg(L, 2, "the service name");
+  return start_op(L, get_service(client_of(L), std::move(name), std::move(svc)));
+}
+
+using Nanos = std::chrono::nanoseconds;
+
+// Seconds at `idx` (nil: none) as a duration.
+std::optional<Nanos> seconds_arg(lua_State* L, int idx, const char* what) {
+  if (lua_isnil(L, idx) || lua_isnone(L, idx)) return std::nullopt;
+  if (lua_type(L, idx) != LUA_TNUMBER || lua_tonumber(L, idx) < 0) {
+    throw std::runtime_error(std::string(what) + " must be a number of seconds (0 or more)");
+  }
+  return Nanos(static_cast<std::int64_t>(lua_tonumber(L, idx) * 1e9));
+}
+
+Pusher events_pusher(std::unique_ptr<client::EventStream> events) {
+  std::shared_ptr<client::EventStream> shared = std::move(events);
+  return [shared](lua_State* L) {
+    lua::new_userdata<Events>(L, Events{shared});
+    return 1;
+  };
+}
+
+enum class ServiceCall { put, start, stop, restart, logs };
+
+asio::awaitable<Pusher> service_events(std::shared_ptr<Client> c, std::string name, std::string svc,
+                                       ServiceCall which, proto::ServiceDefinition definition,
+                                       std::optional<Nanos> duration, std::optional<int> lines) {
+  std::unique_ptr<client::EventStream> events;
+  switch (which) {
+    case ServiceCall::put:
+      events = co_await c->put_service(name, svc, definition, duration);
+      break;
+    case ServiceCall::start:
+      events = co_await c->start_service(name, svc, duration);
+      break;
+    case ServiceCall::stop:
+      events = co_await c->stop_service(name, svc, duration);
+      break;
+    case ServiceCall::restart:
+      events = co_await c->restart_service(name, svc, duration);
+      break;
+    case ServiceCall::logs:
+      events = co_await c->service_logs(name, svc, lines, duration);
+      break;
+  }
+  co_return events_pusher(std::move(events));
+}
+
+// client.put_service(name, svc, {cmd=, args=, env=, dir=, needs=, http_port=}, duration) -> op:
+// events
+int l_put_service(lua_State* L) {
+  std::string name = string_arg(L, 1, "the sprite name");
+  std::string svc = string_arg(L, 2, "the service name");
+  if (!lua_istable(L, 3)) throw std::runtime_error("the service definition must be a table");
+  proto::ServiceDefinition def;
+  def.cmd = opt_string(L, 3, "cmd");
+  if (def.cmd.empty()) throw std::runtime_error("the service needs a cmd");
+  lua_getfield(L, 3, "args");
+  if (!lua_isnil(L, -1)) def.args = string_array(L, lua_gettop(L), "args");
+  lua_pop(L, 1);
+  for (auto& [k, v] : opt_env(L, 3, "env")) def.env[k] = v;
+  def.dir = opt_string(L, 3, "dir");
+  lua_getfield(L, 3, "needs");
+  if (!lua_isnil(L, -1)) def.needs = string_array(L, lua_gettop(L), "needs");
+  lua_pop(L, 1);
+  if (auto port = opt_number(L, 3, "http_port")) def.http_port = static_cast<int>(*port);
+  std::optional<Nanos> duration = seconds_arg(L, 4, "duration");
+  return start_op(L, service_events(client_of(L), std::move(name), std::move(svc), ServiceCall::put,
+                                    std::move(def), duration, std::nullopt));
+}
+
+template <ServiceCall Which>
+int l_service_call(lua_State* L) {
+  std::string name = string_arg(L, 1, "the sprite name");
+  std::string svc = string_arg(L, 2, "the service name");
+  std::optional<Nanos> duration = seconds_arg(L, 3, "duration");
+  std::optional<int> lines;
+  if (Which == ServiceCall::logs && !lua_isnoneornil(L, 4)) {
+    if (lua_type(L, 4) != LUA_TNUMBER) throw std::runtime_error("lines must be a number");
+    lines = static_cast<int>(lua_tonumber(L, 4));
+  }
+  return start_op(L, service_events(client_of(L), std::move(name), std::move(svc), Which,
+                                    proto::ServiceDefinition{}, duration, lines));
+}
+
+asio::awaitable<Pusher> delete_service(std::shared_ptr<Client> c, std::string name,
+                                       std::string svc) {
+  co_await c->delete_service(name, svc);
+  co_return nothing();
+}
+
+// client.delete_service(name, svc) -> op: true
+int l_delete_service(lua_State* L) {
+  std::string name = string_arg(L, 1, "the sprite name");
+  std::string svc = string_arg(L, 2, "the service name");
+  return start_op(L, delete_service(client_of(L), std::move(name), std::move(svc)));
+}
+
+asio::awaitable<Pusher> signal_service(std::shared_ptr<Client> c, std::string name, std::string svc,
+                                       std::string signal) {
+  co_await c->signal_service(name, svc, signal);
+  co_return nothing();
+}
+
+// client.signal_service(name, svc, signal) -> op: true
+int l_signal_service(lua_State* L) {
+  std::string name = string_arg(L, 1, "the sprite name");
+  std::string svc = string_arg(L, 2, "the service name");
+  std::string signal = lua_isnoneornil(L, 3) ? std::string("TERM") : string_arg(L, 3, "the signal");
+  return start_op(L,
+                  signal_service(client_of(L), std::move(name), std::move(svc), std::move(signal)));
+}
+
+// ---- sessions -----------------------------------------------------------------
+
+asio::awaitable<Pusher> list_sessions(std::shared_ptr<Client> c, std::string name) {
+  std::vector<proto::SessionEntry> all = co_await c->list_sessions(name);
+  co_return [all = std::move(all)](lua_State* L) {
+    lua_createtable(L, static_cast<int>(all.size()), 0);
+    for (std::size_t i = 0; i < all.size(); ++i) {
+      const proto::SessionEntry& e = all[i];
+      lua_createtable(L, 0, 7);
+      set_string(L, "id", e.id);
+      set_string(L, "command", e.command);
+      set_string(L, "workdir", e.workdir);
+      set_string(L, "created", e.created);
+      lua_pushboolean(L, e.is_active);
+      lua_setfield(L, -2, "is_active");
+      lua_pushboolean(L, e.tty);
+      lua_setfield(L, -2, "tty");
+      set_number(L, "bytes_per_second", e.bytes_per_second);
+      lua_rawseti(L, -2, static_cast<int>(i + 1));
+    }
+    return 1;
+  };
+}
+
+// client.sessions(name) -> op: sessions
+int l_sessions(lua_State* L) {
+  return start_op(L, list_sessions(client_of(L), string_arg(L, 1, "the sprite name")));
+}
+
+asio::awaitable<Pusher> attach_op(std::shared_ptr<Client> c, std::string name, std::string id) {
+  auto state = std::make_shared<RunState>();
+  state->process = co_await c->attach(name, id);
+  state->sprite = name;
+  co_return [c, state](lua_State* L) {
+    lua::new_userdata<Process>(L, Process{c, state});
+    return 1;
+  };
+}
+
+// client.attach(name, session_id) -> op: process
+int l_attach(lua_State* L) {
+  std::string name = string_arg(L, 1, "the sprite name");
+  std::string id = string_arg(L, 2, "the session id");
+  return start_op(L, attach_op(client_of(L), std::move(name), std::move(id)));
+}
+
+asio::awaitable<Pusher> kill_session(std::shared_ptr<Client> c, std::string name, std::string id,
+                                     std::string signal, std::optional<Nanos> timeout) {
+  std::unique_ptr<client::EventStream> events = co_await c->kill_session(name, id, signal, timeout);
+  co_return events_pusher(std::move(events));
+}
+
+// client.kill_session(name, id, signal, timeout) -> op: events
+int l_kill_session(lua_State* L) {
+  std::string name = string_arg(L, 1, "the sprite name");
+  std::string id = string_arg(L, 2, "the session id");
+  std::string signal = lua_isnoneornil(L, 3) ? std::string("TERM") : string_arg(L, 3, "the signal");
+  std::optional<Nanos> timeout = seconds_arg(L, 4, "timeout");
+  return start_op(
+      L, kill_session(client_of(L), std::move(name), std::move(id), std::move(signal), timeout));
+}
+
 // client.endpoint() -> the API URL in use ("" until the first call made the client)
 int l_endpoint(lua_State* L) {
   lua::push(L, client_of(L)->config().api_url);
@@ -831,29 +1516,62 @@ void open_client(lua_State* L, asio::io_context& io, ClientConfigSource source) 
                                              {"resize", lua::guarded<l_process_resize>},
                                              {"detach", lua::guarded<l_process_detach>},
                                              {"session_id", lua::guarded<l_process_session_id>},
+                                             {"info", lua::guarded<l_process_info>},
                                              {"close", lua::guarded<l_process_close>},
                                              {nullptr, nullptr}};
   new_metatable<Process>(L, process_methods);
   static const luaL_Reg events_methods[] = {{"next", lua::guarded<l_events_next>},
                                             {nullptr, nullptr}};
   new_metatable<Events>(L, events_methods);
+  static const luaL_Reg reader_methods[] = {{"next", lua::guarded<l_reader_next>},
+                                            {"close", lua::guarded<l_reader_close>},
+                                            {"info", lua::guarded<l_reader_info>},
+                                            {nullptr, nullptr}};
+  new_metatable<Reader>(L, reader_methods);
 
-  static const luaL_Reg functions[] = {{"create", lua::guarded<l_create>},
-                                       {"get", lua::guarded<l_get>},
-                                       {"list", lua::guarded<l_list>},
-                                       {"update", lua::guarded<l_update>},
-                                       {"delete", lua::guarded<l_delete>},
-                                       {"restart", lua::guarded<l_restart>},
-                                       {"check", lua::guarded<l_check>},
-                                       {"run", lua::guarded<l_run>},
-                                       {"spawn", lua::guarded<l_spawn>},
-                                       {"checkpoint", lua::guarded<l_checkpoint>},
-                                       {"restore", lua::guarded<l_restore>},
-                                       {"checkpoints", lua::guarded<l_checkpoints>},
-                                       {"get_checkpoint", lua::guarded<l_get_checkpoint>},
-                                       {"delete_checkpoint", lua::guarded<l_delete_checkpoint>},
-                                       {"endpoint", lua::guarded<l_endpoint>},
-                                       {nullptr, nullptr}};
+  static const luaL_Reg functions[] = {
+      {"create", lua::guarded<l_create>},
+      {"get", lua::guarded<l_get>},
+      {"list", lua::guarded<l_list>},
+      {"update", lua::guarded<l_update>},
+      {"delete", lua::guarded<l_delete>},
+      {"restart", lua::guarded<l_restart>},
+      {"check", lua::guarded<l_check>},
+      {"run", lua::guarded<l_run>},
+      {"spawn", lua::guarded<l_spawn>},
+      {"checkpoint", lua::guarded<l_checkpoint>},
+      {"restore", lua::guarded<l_restore>},
+      {"checkpoints", lua::guarded<l_checkpoints>},
+      {"get_checkpoint", lua::guarded<l_get_checkpoint>},
+      {"delete_checkpoint", lua::guarded<l_delete_checkpoint>},
+      {"read_file", lua::guarded<l_read_file>},
+      {"open_file", lua::guarded<l_open_file>},
+      {"write_file", lua::guarded<l_write_file>},
+      {"list_dir", lua::guarded<l_list_dir>},
+      {"stat", lua::guarded<l_stat>},
+      {"remove", lua::guarded<l_remove>},
+      {"rename", lua::guarded<l_rename>},
+      {"copy", lua::guarded<l_copy>},
+      {"chmod", lua::guarded<l_chmod>},
+      {"chown", lua::guarded<l_chown>},
+      {"local_tree", lua::guarded<l_local_tree>},
+      {"local_mkdir", lua::guarded<l_local_mkdir>},
+      {"local_chmod", lua::guarded<l_local_chmod>},
+      {"fnmatch", lua::guarded<l_fnmatch>},
+      {"services", lua::guarded<l_services>},
+      {"service", lua::guarded<l_service>},
+      {"put_service", lua::guarded<l_put_service>},
+      {"start_service", lua::guarded<l_service_call<ServiceCall::start>>},
+      {"stop_service", lua::guarded<l_service_call<ServiceCall::stop>>},
+      {"restart_service", lua::guarded<l_service_call<ServiceCall::restart>>},
+      {"service_logs", lua::guarded<l_service_call<ServiceCall::logs>>},
+      {"delete_service", lua::guarded<l_delete_service>},
+      {"signal_service", lua::guarded<l_signal_service>},
+      {"sessions", lua::guarded<l_sessions>},
+      {"attach", lua::guarded<l_attach>},
+      {"kill_session", lua::guarded<l_kill_session>},
+      {"endpoint", lua::guarded<l_endpoint>},
+      {nullptr, nullptr}};
   lua_getfield(L, LUA_REGISTRYINDEX, "_LOADED");
   lua_newtable(L);
   luaL_register(L, nullptr, functions);

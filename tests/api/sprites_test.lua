@@ -140,4 +140,23 @@ T.test("many commands at once in tasks", function()
   s:delete()
 end)
 
+T.test("a process ends with the task that spawned it, unless detached", function()
+  local s = fresh("api-own")
+  local t = sprites.spawn(function()
+    s:spawn { "sleep", "301" }                -- never waited for
+    local kept = s:spawn { "sleep", "302" }
+    kept:detach()
+  end)
+  t:wait()
+  local gone = false
+  for _ = 1, 40 do
+    local ps = s:run("ps -e -o args=").stdout
+    if not ps:find("sleep 301", 1, true) then gone = true break end
+    sprites.sleep(0.1)
+  end
+  T.ok(gone, "the task's process was ended with its scope")
+  T.ok(s:run("ps -e -o args=").stdout:find("sleep 302", 1, true), "the detached one runs on")
+  s:delete()
+end)
+
 T.done()

@@ -1,5 +1,6 @@
 -- sprites.api: the Sprites API in Lua: sprites, commands, processes and
--- checkpoints (docs/lua-api.md). Every call waits in the calling task only
+-- checkpoints (docs/lua-api.md); files (sprites/files.lua), services and
+-- sessions (sprites/services.lua) extend Sprite from their own files. Every call waits in the calling task only
 -- (the C++ client runs it as an op on the loop; spritescript.client), and
 -- every failure is a structured error (sprites.error) naming what failed.
 local client = require "spritescript.client"
@@ -14,7 +15,7 @@ local function call(what, op, id)
   local value, err = task.await(op, id, what)
   if value == nil and type(err) == "table" then
     errors.raise(err.kind or "api", err.message or what, {
-      status = err.status, retry_after = err.retry_after, op = what,
+      status = err.status, retry_after = err.retry_after, code = err.code, op = what,
     }, 3)
   end
   return value
@@ -194,16 +195,24 @@ M.Process = Process
 
 local spawn_options = set("dir", "env", "tty", "cols", "rows")
 
+-- A Process object around a client process handle (spawn, attach). It
+-- belongs to the task that made it: when that task's scope ends, a process
+-- still running is ended too (TERM, then KILL), unless it was detached.
+local function process_of(sprite, argv, handle)
+  local p = setmetatable({
+    sprite = sprite, command = argv, handle = handle,
+    buffers = { stdout = {}, stderr = {} }, code = nil,
+  }, Process)
+  p.session_id = handle:session_id()
+  p.release = task.defer(function() handle:close(true) end)
+  return p
+end
+
 -- s:spawn(cmd, opts) -> process: read/lines/write/close_stdin/wait/kill/detach
 function Sprite:spawn(cmd, opts)
   local argv, o = command_and_options("sprite:spawn", cmd, opts, spawn_options)
   local handle = call(("spawn %s on %s"):format(argv[1], self.name), client.spawn(self.name, argv, o))
-  local p = setmetatable({
-    sprite = self, command = argv, handle = handle,
-    buffers = { stdout = {}, stderr = {} }, code = nil,
-  }, Process)
-  p.session_id = handle:session_id()
-  return p
+  return process_of(self, argv, handle)
 end
 
 -- Takes the next event into the buffers; false once the process exited.
@@ -274,6 +283,7 @@ end
 -- p:detach(): leaves the command running; attach later by session id.
 function Process:detach()
   call("detach " .. self.command[1], self.handle:detach())
+  self.release()
 end
 
 -- p:wait() -> code, stdout, stderr (what was not read yet)
@@ -380,5 +390,14 @@ end
 
 function Checkpoint:restore(opts) return self.sprite:restore(self, opts) end
 function Checkpoint:delete() return self.sprite:delete_checkpoint(self) end
+
+-- Files, services and sessions live in their own files and add their
+-- methods to Sprite with these helpers.
+local helpers = {
+  client = client, task = task, errors = errors, call = call, check_options = check_options,
+  set = set, follow = follow, process_of = process_of,
+}
+require("sprites.files").install(M, helpers)
+require("sprites.services").install(M, helpers)
 
 return M
