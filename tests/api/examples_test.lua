@@ -80,4 +80,18 @@ T.test("hooks_stream: events decoded live and the prompt answered through stdin"
   sprites.delete("ex-hooks")
 end)
 
+T.test("provision: tools unpacked, repository cloned, agent logging, baked once", function()
+  local out = run_example("provision.lua", "ex-prov")
+  T.match(out, "ex%-prov: baked checkpoint v%d+ %(bake 1%)")
+  T.match(out, "agent log: agent: working on project")
+  T.match(out, "project: %x+ first")
+  local again = run_example("provision.lua", "ex-prov")
+  T.match(again, "already baked")
+  local s = sprites.get("ex-prov")
+  s:run("rm -rf /home/sprite/project")
+  sprites.workflow.reset(s, { version = "1" })
+  T.eq(s:run("cat /home/sprite/project/README.md").stdout, "# project\n")
+  s:delete()
+end)
+
 T.done()
