@@ -42,9 +42,6 @@ namespace {
 // subdirectories are mounted); not copied into checkpoints.
 constexpr const char* kLayerInfo = ".spritescript-layer.json";
 
-// Automatic checkpoints kept per sprite (the newest; older ones are pruned).
-constexpr std::size_t kAutoCheckpointsKept = 3;
-
 // Checkpoint files are made safe against the engine dying, not against a
 // power loss: an fsync here would first write out every byte the copy
 // wrote (ext4's ordered mode), which is most of a checkpoint's time.
@@ -430,9 +427,11 @@ struct Unlock {
 
 CheckpointApi::CheckpointApi(Fleet& fleet, Store& store) : fleet_(fleet), store_(store) {
   for (const Sprite* sprite : store_.list("", "")) recover(Paths(store_.dir(sprite->name)));
-  fleet_.on_paused = [this](const std::string& name) {
-    asio::co_spawn(fleet_.executor(), auto_checkpoint(name), asio::detached);
-  };
+  if (fleet_.options().auto_checkpoints > 0) {
+    fleet_.on_paused = [this](const std::string& name) {
+      asio::co_spawn(fleet_.executor(), auto_checkpoint(name), asio::detached);
+    };
+  }
 }
 
 CheckpointApi::~CheckpointApi() {
@@ -461,14 +460,15 @@ asio::awaitable<void> CheckpointApi::auto_checkpoint(std::string name) {
   if (!failure.empty() || stopping_) co_return;  // recover() removes the copy
   // Woken meanwhile (an exec, a file written): the copy may be torn.
   const bool keep = store_.get(name) && fleet_.wakes(name) == wakes;
-  auto finish = [paths, built, keep]() {
+  const auto keep_count = static_cast<std::size_t>(fleet_.options().auto_checkpoints);
+  auto finish = [paths, built, keep, keep_count]() {
     if (!keep) {
       std::error_code ignored;
       fs::remove_all(built.building, ignored);
       return 0;
     }
     commit(paths, built);
-    prune_auto(paths, kAutoCheckpointsKept);
+    prune_auto(paths, keep_count);
     return 0;
   };
   try {

@@ -56,7 +56,7 @@ class CheckpointApi {
   HttpResponse list(const proto::Target& target, const std::string& name) const;
   HttpResponse get(const std::string& name, const std::string& id) const;
   // Taken when an idle sprite is paused (running -> warm), kept only if it
-  // stayed paused throughout; the newest three are kept.
+  // stayed paused throughout; the newest --auto-checkpoints are kept.
   asio::awaitable<void> auto_checkpoint(std::string name);
 
   Fleet& fleet_;

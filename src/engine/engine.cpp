@@ -10,6 +10,7 @@
 #include <boost/asio/signal_set.hpp>
 #include <boost/json.hpp>
 
+#include <algorithm>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
@@ -192,7 +193,8 @@ int serve(const ServeOptions& options) {
   std::signal(SIGPIPE, SIG_IGN);  // a client or process that went away is an error code
   Store store(state_dir);
   boost::asio::io_context io;
-  Fleet fleet(io.get_executor(), store, {options.isolate, *idle, *cold});
+  Fleet fleet(io.get_executor(), store,
+              {options.isolate, *idle, *cold, std::max(0, options.auto_checkpoints)});
   std::unique_ptr<Api> api;
   std::unique_ptr<HttpServer> server;
   try {

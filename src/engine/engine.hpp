@@ -12,6 +12,7 @@ struct ServeOptions {
   bool isolate = true;                 // false: --sandbox=none (no isolation, loudly)
   std::string idle_timeout = "30s";    // running -> warm (Go duration)
   std::string cold_timeout = "10m";    // warm -> cold
+  int auto_checkpoints = 3;            // kept per sprite; 0: none taken
 };
 
 // Runs until SIGINT or SIGTERM; returns the process exit code. Prints one

@@ -40,6 +40,7 @@ class Fleet {
     bool isolate = true;  // false: --sandbox=none
     std::chrono::milliseconds idle_timeout{30'000};
     std::chrono::milliseconds cold_timeout{10 * 60'000};
+    int auto_checkpoints = 3;  // taken when an idle sprite pauses, newest kept; 0: off
   };
 
   Fleet(boost::asio::any_io_executor ex, Store& store, Options options);
@@ -54,6 +55,7 @@ class Fleet {
   // compares the count before and after.
   std::uint64_t wakes(const std::string& name) const;
   const boost::asio::any_io_executor& executor() const { return executor_; }
+  const Options& options() const { return options_; }
 
   // Keeps a sprite awake (no idle countdown) while alive: one per request
   // or attached client that needs the sandbox.

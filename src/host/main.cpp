@@ -4,6 +4,7 @@
 #include <boost/version.hpp>
 
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <exception>
 #include <string>
@@ -25,7 +26,8 @@ usage:
   spritescript FILE.lua [ARGS...]   the same
   spritescript -e CODE [ARGS...]    run CODE
   spritescript serve [--listen HOST:PORT] [--state-dir DIR] [--token TOKEN]
-                   [--idle-timeout 30s] [--cold-timeout 10m] [--sandbox=none]
+                   [--idle-timeout 30s] [--cold-timeout 10m] [--auto-checkpoints 3]
+                   [--sandbox=none]
                                     run the local engine (docs/engine.md)
   spritescript engine start|status|stop|logs [--state-dir DIR]
                                     the local engine in the background
@@ -67,6 +69,15 @@ int serve_main(const std::vector<std::string>& args) {
       ok = value(options.idle_timeout);
     } else if (args[i] == "--cold-timeout") {
       ok = value(options.cold_timeout);
+    } else if (args[i] == "--auto-checkpoints") {
+      std::string count;
+      ok = value(count);
+      char* end = nullptr;
+      long n = ok ? std::strtol(count.c_str(), &end, 10) : -1;
+      if (!ok || count.empty() || *end != '\0' || n < 0 || n > 100) {
+        return usage_error("serve: --auto-checkpoints wants a count from 0 (none) to 100");
+      }
+      options.auto_checkpoints = static_cast<int>(n);
     } else if (args[i] == "--sandbox=none" || args[i] == "--sandbox=namespaces") {
       options.isolate = args[i] == "--sandbox=namespaces";
     } else if (args[i] == "--sandbox") {

@@ -383,3 +383,18 @@ TEST_CASE("checkpoints: a restore that fails says so in the stream and leaves th
   run(s.io, s.api.restore("failing", id));
   CHECK(s.out("failing", "cat /home/sprite/f") == "before\n");
 }
+
+TEST_CASE("checkpoints: --auto-checkpoints 0 takes none", "[checkpoints][auto]") {
+  e2e::TempDir state;
+  e2e::Engine engine(state, {"--idle-timeout", "200ms", "--auto-checkpoints", "0"});
+  Sprite s(engine.port());
+  s.create("noauto");
+  s.out("noauto", "echo x > /home/sprite/f");
+  // Long enough for several pauses: the sprite goes warm after 200 ms.
+  for (int i = 0; i < 3; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(600));
+    s.out("noauto", "true");
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(600));
+  CHECK(run(s.io, s.api.list_checkpoints("noauto", true)).empty());
+}
