@@ -1,13 +1,16 @@
 #include "engine/agent.hpp"
 #include "proto/json_fields.hpp"
 
+#include <arpa/inet.h>
 #include <dirent.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <pty.h>
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -173,6 +176,8 @@ class Agent {
     std::string op = string_of(m, "op");
     if (op == "spawn") {
       spawn(m);
+    } else if (op == "connect") {
+      connect(m);
     } else if (op == "signal") {
       auto pid = static_cast<pid_t>(int_of(m, "pid", 0));
       auto sig = static_cast<int>(int_of(m, "signal", SIGTERM));
@@ -289,6 +294,48 @@ class Agent {
     sessions_.insert(pid);
     protocol::send(socket_, {{"req", req}, {"pid", pid}}, parent_ends);
     for (int fd : parent_ends) ::close(fd);
+  }
+
+  // A TCP connection from inside the sandbox's network namespace (the TCP
+  // proxy). Never blocks: the socket is non-blocking, and a connect still in
+  // progress goes to the engine as it is ("pending"), which waits for it.
+  void connect(const json::object& m) {
+    json::value req = m.contains("req") ? m.at("req") : json::value(0);
+    std::string host = string_of(m, "host");
+    auto port = int_of(m, "port", 0);
+    sockaddr_storage address{};
+    socklen_t length = 0;
+    auto* v4 = reinterpret_cast<sockaddr_in*>(&address);
+    auto* v6 = reinterpret_cast<sockaddr_in6*>(&address);
+    if (port < 1 || port > 65535) {
+      protocol::send(socket_, {{"req", req}, {"error", "invalid port"}});
+      return;
+    }
+    if (::inet_pton(AF_INET, host.c_str(), &v4->sin_addr) == 1) {
+      v4->sin_family = AF_INET;
+      v4->sin_port = htons(static_cast<std::uint16_t>(port));
+      length = sizeof(sockaddr_in);
+    } else if (::inet_pton(AF_INET6, host.c_str(), &v6->sin6_addr) == 1) {
+      v6->sin6_family = AF_INET6;
+      v6->sin6_port = htons(static_cast<std::uint16_t>(port));
+      length = sizeof(sockaddr_in6);
+    } else {
+      protocol::send(socket_, {{"req", req}, {"error", "not an IP address: " + host}});
+      return;
+    }
+    int fd = ::socket(address.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+      protocol::send(socket_, {{"req", req}, {"error", std::string(std::strerror(errno))}});
+      return;
+    }
+    if (::connect(fd, reinterpret_cast<sockaddr*>(&address), length) == 0) {
+      protocol::send(socket_, {{"req", req}}, {fd});
+    } else if (errno == EINPROGRESS) {
+      protocol::send(socket_, {{"req", req}, {"pending", true}}, {fd});
+    } else {
+      protocol::send(socket_, {{"req", req}, {"error", std::string(std::strerror(errno))}});
+    }
+    ::close(fd);
   }
 
   void reap() {

@@ -10,6 +10,11 @@
 //    "tty":B,"rows":R,"cols":C}
 //       -> {"req":N,"pid":PID} + fds [stdin, stdout, stderr] or [pty master]
 //       -> {"req":N,"error":MESSAGE}
+//   {"op":"connect","req":N,"host":IP,"port":P}   a TCP connection made inside
+//                                                  the sandbox (the TCP proxy)
+//       -> {"req":N} + fd [socket, non-blocking, connected]
+//       -> {"req":N,"pending":true} + fd [socket, connect in progress]
+//       -> {"req":N,"error":MESSAGE}              (strerror: refused, ...)
 //   {"op":"signal","pid":PID,"signal":SIGNO}      to the process group
 //   {"op":"freeze"} / {"op":"thaw"}                SIGSTOP / SIGCONT everything
 //   {"op":"freeze","req":N} -> {"req":N}           once every process stopped

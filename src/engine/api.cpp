@@ -131,7 +131,11 @@ Api::Api(Store& store, std::string token, std::uint16_t port, Fleet* fleet)
       exec_(fleet ? std::make_unique<ExecApi>(*fleet) : nullptr),
       checkpoints_(fleet ? std::make_unique<CheckpointApi>(*fleet, store) : nullptr),
       fs_(fleet ? std::make_unique<FsApi>(*fleet, store) : nullptr),
-      services_(fleet ? std::make_unique<ServicesApi>(*fleet, store) : nullptr) {}
+      services_(fleet ? std::make_unique<ServicesApi>(*fleet, store) : nullptr),
+      ports_(fleet ? std::make_unique<PortMonitor>(*fleet) : nullptr),
+      proxy_(fleet ? std::make_unique<ProxyApi>(*fleet) : nullptr) {
+  if (exec_) exec_->set_ports(ports_.get());
+}
 
 bool Api::authorized(const HttpRequest& request) const {
   return same_secret(request.authorization, "Bearer " + token_);
@@ -241,6 +245,14 @@ asio::awaitable<void> Api::serve(HttpExchange& exchange) {
   }
   if (seg[3] == "services") {
     co_await services_->serve(exchange, *target, name);
+    co_return;
+  }
+  if (seg[3] == "proxy") {
+    co_await proxy_->serve(exchange, *target, name);
+    co_return;
+  }
+  if (seg[3] == "ports") {
+    co_await ports_->serve(exchange, *target, name);
     co_return;
   }
   if (seg.size() == 4 && seg[3] == "upgrade" && request.method == "POST") {

@@ -14,6 +14,8 @@
 #include "engine/exec_api.hpp"
 #include "engine/fs_api.hpp"
 #include "engine/http_server.hpp"
+#include "engine/ports.hpp"
+#include "engine/proxy_api.hpp"
 #include "engine/services.hpp"
 #include "engine/store.hpp"
 
@@ -46,6 +48,8 @@ class Api {
   std::unique_ptr<CheckpointApi> checkpoints_;
   std::unique_ptr<FsApi> fs_;
   std::unique_ptr<ServicesApi> services_;
+  std::unique_ptr<PortMonitor> ports_;
+  std::unique_ptr<ProxyApi> proxy_;
 };
 
 }  // namespace spritescript::engine

@@ -14,6 +14,7 @@
 
 #include "engine/api.hpp"
 #include "engine/fleet.hpp"
+#include "engine/ports.hpp"
 #include "proto/exec_frames.hpp"
 #include "proto/signals.hpp"
 #include "proto/values.hpp"
@@ -228,6 +229,20 @@ class HttpSubscriber final : public Subscriber {
   asio::steady_timer done_;
 };
 
+// port_opened/port_closed for every port of the sprite (spec §3.6.2: "a
+// process in the sprite started listening") while the client is connected
+// and the process runs; none after its exit.
+std::unique_ptr<PortFeed> port_feed(PortMonitor* ports, const std::string& name,
+                                    const std::shared_ptr<WebSocket>& ws,
+                                    const std::shared_ptr<Session>& session) {
+  if (!ports) return nullptr;
+  std::weak_ptr<Session> weak = session;
+  return ports->feed(name, ws, false, [weak] {
+    auto s = weak.lock();
+    return s && !s->exit_code();
+  });
+}
+
 HttpResponse sandbox_error(const std::string& why) {
   return api_error(503, "sprite_unavailable", "cannot run the sprite: " + why);
 }
@@ -390,7 +405,9 @@ asio::awaitable<void> ExecApi::start_websocket(HttpExchange& exchange, const pro
     co_return;
   }
   auto subscriber = std::make_shared<WebSocketSubscriber>(ws, request.spec.tty);
+  std::unique_ptr<PortFeed> ports;
   if (co_await ws->write(false, session_info(*session, true))) {
+    ports = port_feed(ports_, name, ws, session);  // after session_info, which comes first
     co_await session->attach(subscriber);
     asio::co_spawn(co_await asio::this_coro::executor, keep_alive(subscriber), asio::detached);
     co_await read_client(*ws, *session, request.spec.tty);
@@ -416,10 +433,12 @@ asio::awaitable<void> ExecApi::attach_websocket(HttpExchange& exchange, const st
   const bool tty = session->info().tty;
   auto subscriber =
       std::make_shared<WebSocketSubscriber>(ws, tty, session_info_object(*session, false));
+  std::unique_ptr<PortFeed> ports;
   if (!co_await session->attach(subscriber)) {
     // It ended between the lookup and now.
     if (co_await ws->write(false, session_info(*session, false))) co_await ws->close(1000);
   } else {
+    ports = port_feed(ports_, name, ws, session);
     asio::co_spawn(co_await asio::this_coro::executor, keep_alive(subscriber), asio::detached);
   }
   co_await read_client(*ws, *session, tty);

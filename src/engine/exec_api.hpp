@@ -16,6 +16,7 @@
 namespace spritescript::engine {
 
 class Fleet;
+class PortMonitor;
 class Session;
 
 // What an exec request asks to run (spec §3.2).
@@ -28,6 +29,9 @@ struct ExecRequest {
 class ExecApi {
  public:
   explicit ExecApi(Fleet& fleet) : fleet_(fleet) {}
+  // Where exec WebSockets get port_opened/port_closed from (spec §3.6.2);
+  // none without it.
+  void set_ports(PortMonitor* ports) { ports_ = ports; }
 
   // `name` is an existing sprite; target.segments[3] == "exec".
   asio::awaitable<void> serve(HttpExchange& exchange, const proto::Target& target,
@@ -53,6 +57,7 @@ class ExecApi {
   HttpResponse list(const std::string& name) const;
 
   Fleet& fleet_;
+  PortMonitor* ports_ = nullptr;
 };
 
 }  // namespace spritescript::engine

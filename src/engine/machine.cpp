@@ -202,6 +202,42 @@ asio::awaitable<Spawned> Machine::spawn(const SpawnSpec& spec) {
                     std::move(pending->fds)};
 }
 
+asio::awaitable<Connected> Machine::connect(const std::string& ip, int port) {
+  if (socket_ < 0) throw std::runtime_error("the sprite's sandbox is not running");
+  std::int64_t req = next_request_++;
+  json::object message;
+  message["op"] = "connect";
+  message["req"] = req;
+  message["host"] = ip;
+  message["port"] = port;
+  auto pending = std::make_shared<Pending>(executor_);
+  pending_[req] = pending;
+  if (!post(std::move(message))) {
+    pending_.erase(req);
+    throw std::runtime_error("the sprite's agent is not answering");
+  }
+  co_await pending->wait(std::chrono::seconds(10));
+  if (!pending->done) {
+    pending_.erase(req);
+    throw std::runtime_error(socket_ < 0
+                                 ? "the sprite's sandbox stopped"
+                                 : "the sprite's agent did not answer a connect within 10 s");
+  }
+  if (const auto* e = pending->message.if_contains("error"); e && e->is_string()) {
+    for (int fd : pending->fds) ::close(fd);
+    throw std::runtime_error(std::string(e->as_string()));
+  }
+  if (pending->fds.size() != 1) {
+    for (int fd : pending->fds) ::close(fd);
+    throw std::runtime_error("the sprite's agent sent a malformed connect reply");
+  }
+  Connected connected;
+  connected.fd = pending->fds[0];
+  const auto* in_progress = pending->message.if_contains("pending");
+  connected.in_progress = in_progress && in_progress->is_bool() && in_progress->as_bool();
+  co_return connected;
+}
+
 void Machine::on_exit(int pid, std::function<void(int)> callback) {
   if (auto it = early_exits_.find(pid); it != early_exits_.end()) {
     int code = it->second;

@@ -34,6 +34,12 @@ struct Spawned {
   std::vector<int> fds;
 };
 
+// A TCP socket the agent connected inside the sandbox (owned, non-blocking).
+struct Connected {
+  int fd = -1;
+  bool in_progress = false;  // the connect has not completed yet: wait until writable
+};
+
 class Machine : public std::enable_shared_from_this<Machine> {
  public:
   struct Config {
@@ -53,6 +59,10 @@ class Machine : public std::enable_shared_from_this<Machine> {
 
   // Throws std::runtime_error when the agent refused or is gone.
   boost::asio::awaitable<Spawned> spawn(const SpawnSpec& spec);
+  // Has the agent connect to `ip`:`port` inside the sandbox's network
+  // namespace. Throws std::runtime_error with the reason (strerror text,
+  // e.g. "Connection refused") or when the agent is gone.
+  boost::asio::awaitable<Connected> connect(const std::string& ip, int port);
   void signal(int pid, int signo);
   void freeze();
   // freeze(), completing once every process in the sandbox has stopped.
