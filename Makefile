@@ -49,6 +49,7 @@ bench: build
 	bench/checkpoint.sh $(BUILD)/spritescript
 	bench/fs_api.sh $(BUILD)/spritescript
 	bench/lua_api.sh $(BUILD)/spritescript
+	bench/proxy.sh $(BUILD)/spritescript
 
 format:
 	clang-format -i $$(git ls-files 'src/*.cpp' 'src/*.hpp' 'tests/*.cpp')
