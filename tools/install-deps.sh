@@ -14,6 +14,10 @@ packages=(
   libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev   # never libboost-dev (1.74)
   libssl-dev catch2 libedit-dev ca-certificates
   curl                       # the engine's end-to-end tests speak HTTP with it
+  # What tests and examples run inside sprites (which see the host's /usr):
+  python3                    # servers behind the proxy and port tests
+  git                        # the nightly and provision examples
+  procps                     # ps, in the Lua API tests
 )
 # Node.js and npm run the official JS SDK against the local engine in the
 # tests (tests/sdk); a node and npm already on PATH will do.
