@@ -26,6 +26,31 @@ url=$(grep -o 'http://127.0.0.1:[0-9]*' "$out" | head -1)
 status=0
 SPRITESCRIPT_PATH="$here/../lua" SPRITES_API_URL=$url SPRITE_TOKEN=api-test-token \
   "$bin" run "$script" "$@" || status=$?
+# Nothing may outlive the script: every command it started has ended (or
+# its sprite is gone), unless the test detached it on purpose and says so
+# with a session command containing "detached-on-purpose". Commands ended
+# by a task's scope stop asynchronously: give them 5 s.
+leaks=""
+for _ in $(seq 50); do
+  leaks=$(python3 - "$url" <<'PY'
+import json, sys, urllib.request
+url, headers = sys.argv[1], {"Authorization": "Bearer api-test-token"}
+def get(path):
+    return json.load(urllib.request.urlopen(urllib.request.Request(url + path, headers=headers)))
+for sprite in get("/v1/sprites?max_results=50").get("sprites", []):
+    for s in get("/v1/sprites/%s/exec" % sprite["name"]).get("sessions", []):
+        if "detached-on-purpose" not in s.get("command", ""):
+            print("%s: session %s (%s)" % (sprite["name"], s.get("id"), s.get("command")))
+PY
+)
+  [ -z "$leaks" ] && break
+  sleep 0.1
+done
+if [ -n "$leaks" ]; then
+  echo "run.sh: $script left commands running:" >&2
+  echo "$leaks" >&2
+  [ $status -eq 0 ] && status=1
+fi
 if ! kill -0 $engine 2>/dev/null; then
   echo "run.sh: the engine died during the test:" >&2
   cat "$out" >&2
