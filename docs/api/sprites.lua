@@ -794,8 +794,8 @@ section {
 section {
   name = "sprites.workflow", kind = "module",
   summary = "The patterns people write around agents, made safe to run unattended.",
-  description = "Loaded on first use of `sprites.workflow` (or `require \"sprites.workflow\"`). Unlike the " ..
-    "Sprite methods, its option tables are not checked for unknown names.",
+  description = "Loaded on first use of `sprites.workflow` (or `require \"sprites.workflow\"`). As with the " ..
+    "Sprite methods, an unknown option name is a `usage` error listing the known ones.",
   functions = {
     { name = "checkpointed",
       summary = "Checkpoints the sprite and runs `fn(s, cp)`; restores the checkpoint when `fn` raises, returns `false` or is cancelled.",

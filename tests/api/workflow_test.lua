@@ -112,4 +112,13 @@ T.test("hold keeps a session open while work runs; receipts are JSON", function(
   s:delete()
 end)
 
+T.test("workflow options are checked like the Sprite methods", function()
+  local ok, err = pcall(wf.retry, { atempts = 2 }, function() end)
+  T.eq(err.kind, "usage"); T.match(err.message, "atempts")
+  ok, err = pcall(sprites.parallel, { 1 }, function() end, { limt = 2 })
+  T.eq(err.kind, "usage"); T.match(err.message, "limt")
+  ok, err = pcall(wf.retry, { attempts = 0 }, function() end)
+  T.eq(err.kind, "usage")
+end)
+
 T.done()

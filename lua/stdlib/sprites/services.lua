@@ -133,7 +133,9 @@ function M.install(api, h)
     opts = check_options(what, opts, logs_options)
     check_name(what, name)
     check_seconds(what, opts, "duration")
-    check_seconds(what, opts, "lines")
+    if opts.lines ~= nil and (type(opts.lines) ~= "number" or opts.lines < 0) then
+      errors.raise("usage", what .. ": lines is a count (0 or more)", nil, 2)
+    end
     check_type(what, opts, "on_event", "function")
     local op_name = ("logs of service %s of %s"):format(name, self.name)
     return drain(op_name, call(op_name, client.service_logs(self.name, name, opts.duration, opts.lines)),

@@ -8,6 +8,24 @@ local M = {}
 
 local function pack(...) return { n = select("#", ...), ... } end
 
+-- Option tables are checked like the Sprite methods': a typo is a usage
+-- error naming it, never an option silently ignored.
+local function options(what, opts, ...)
+  if opts == nil then return {} end
+  if type(opts) ~= "table" then errors.raise("usage", what .. ": options must be a table", nil, 3) end
+  local known = {}
+  for _, name in ipairs({ ... }) do known[name] = true end
+  for key in pairs(opts) do
+    if not known[key] then
+      local names = { ... }
+      table.sort(names)
+      errors.raise("usage", ("%s: unknown option '%s' (known: %s)"):format(
+        what, tostring(key), table.concat(names, ", ")), nil, 3)
+    end
+  end
+  return opts
+end
+
 -- checkpointed(sprite, {comment=, keep_failed=, on_progress=}, fn) -> fn's results
 --
 -- Checkpoints the sprite, runs fn(sprite, checkpoint), and when fn raises,
@@ -24,7 +42,7 @@ function M.checkpointed(sprite, opts, fn)
   if type(fn) ~= "function" then
     errors.raise("usage", "workflow.checkpointed: expected a function to run", nil, 2)
   end
-  opts = opts or {}
+  opts = options("workflow.checkpointed", opts, "comment", "keep_failed", "on_progress")
   local cp = sprite:checkpoint { comment = opts.comment or "workflow.checkpointed", on_progress = opts.on_progress }
   local results = pack(xpcall(fn, errors.handler, sprite, cp))
   local ok = results[1]
@@ -76,8 +94,11 @@ local transient = { network = true, rate_limited = true, capacity = true, protoc
 -- unless after_start = true: an agent must not run twice by accident.
 function M.retry(opts, fn)
   if type(opts) == "function" then opts, fn = {}, opts end
-  opts = opts or {}
+  opts = options("workflow.retry", opts, "attempts", "base", "max", "on", "after_start")
   local attempts = opts.attempts or 3
+  if type(attempts) ~= "number" or attempts < 1 then
+    errors.raise("usage", "workflow.retry: attempts must be 1 or more", nil, 2)
+  end
   local base, max = opts.base or 0.5, opts.max or 30
   local kinds = transient
   if opts.on then
@@ -105,7 +126,10 @@ end
 -- reach them). The first error cancels the rest and is raised; a
 -- rate_limited error waits its retry_after and tries that item again.
 function M.parallel(items, fn, opts)
-  opts = opts or {}
+  opts = options("workflow.parallel", opts, "limit")
+  if type(items) ~= "table" or type(fn) ~= "function" then
+    errors.raise("usage", "parallel(items, fn [, opts]): expected a table and a function", nil, 2)
+  end
   local limit = opts.limit or 8
   local results, next_i = {}, 0
   local workers = {}
@@ -137,7 +161,7 @@ end
 -- or argv tables run with check = true, or functions called with the
 -- sprite) and takes that golden checkpoint. reset() restores it.
 function M.bake(sprite, steps, opts)
-  opts = opts or {}
+  opts = options("workflow.bake", opts, "version")
   local label = "bake " .. tostring(opts.version or "1")
   for _, cp in ipairs(sprite:checkpoints()) do
     if cp.comment == label then return cp, false end
@@ -156,7 +180,7 @@ end
 
 -- reset(sprite, {version=}): restores the golden checkpoint bake() made.
 function M.reset(sprite, opts)
-  opts = opts or {}
+  opts = options("workflow.reset", opts, "version")
   local label = "bake " .. tostring(opts.version or "1")
   for _, cp in ipairs(sprite:checkpoints()) do
     if cp.comment == label then return sprite:restore(cp) end
@@ -197,7 +221,7 @@ end
 -- and starts again when the connection breaks. Ends when the task is
 -- cancelled (use sprites.timeout or a task).
 function M.tail(sprite, path, opts)
-  opts = opts or {}
+  opts = options("workflow.tail", opts, "from_start")
   local start = opts.from_start == false and "0" or "+1"
   local seen = 0
   local process, lines
