@@ -344,13 +344,7 @@ asio::awaitable<void> ExecApi::serve(HttpExchange& exchange, const proto::Target
 
 asio::awaitable<std::shared_ptr<Machine>> ExecApi::wake(HttpExchange& exchange,
                                                         const std::string& name) {
-  std::shared_ptr<Machine> machine;
-  std::string failure;
-  try {
-    machine = co_await fleet_.wake(name);
-  } catch (const std::exception& e) {
-    failure = e.what();  // (no co_await inside a handler)
-  }
+  auto [machine, failure] = co_await fleet_.try_wake(name);
   if (!machine) co_await exchange.respond(sandbox_error(failure));
   co_return machine;
 }

@@ -170,6 +170,16 @@ asio::awaitable<std::shared_ptr<Machine>> Fleet::wake(const std::string& name) {
   co_return machine;
 }
 
+asio::awaitable<Fleet::Woken> Fleet::try_wake(const std::string& name) {
+  Woken woken;
+  try {
+    woken.machine = co_await wake(name);
+  } catch (const std::exception& e) {
+    woken.failure = e.what();  // (no co_await inside a handler)
+  }
+  co_return woken;
+}
+
 void Fleet::stop(const std::string& name) {
   auto it = runtimes_.find(name);
   if (it == runtimes_.end()) return;

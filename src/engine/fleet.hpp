@@ -76,6 +76,13 @@ class Fleet {
   // The sprite's sandbox, started (cold) or thawed (warm) as needed. Throws
   // std::runtime_error with a one-line reason when it cannot start.
   boost::asio::awaitable<std::shared_ptr<Machine>> wake(const std::string& name);
+  // wake() without the exception, for request handlers that answer it
+  // themselves: the machine, or nullptr and the one-line reason.
+  struct Woken {
+    std::shared_ptr<Machine> machine;
+    std::string failure;
+  };
+  boost::asio::awaitable<Woken> try_wake(const std::string& name);
   // Stops the sprite's sandbox; every process and session ends (cold).
   void stop(const std::string& name);
 

@@ -1151,13 +1151,7 @@ asio::awaitable<void> FsApi::serve(HttpExchange& exchange, const proto::Target& 
   }
 
   auto hold = fleet_.hold(name);
-  std::shared_ptr<Machine> machine;
-  std::string failure;
-  try {
-    machine = co_await fleet_.wake(name);
-  } catch (const std::exception& e) {
-    failure = e.what();  // (no co_await inside a handler)
-  }
+  auto [machine, failure] = co_await fleet_.try_wake(name);
   if (!machine) {
     co_await exchange.respond(
         api_error(503, "sprite_unavailable", "cannot start the sprite: " + failure));

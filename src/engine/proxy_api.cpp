@@ -326,13 +326,7 @@ asio::awaitable<void> ProxyApi::serve(HttpExchange& exchange, const proto::Targe
     co_return;
   }
 
-  std::shared_ptr<Machine> machine;
-  std::string failure;
-  try {
-    machine = co_await fleet_.wake(name);
-  } catch (const std::exception& e) {
-    failure = e.what();
-  }
+  auto [machine, failure] = co_await fleet_.try_wake(name);
   if (!machine) {
     co_await refuse(*ws, "cannot start the sprite: " + failure);
     co_return;

@@ -1008,13 +1008,7 @@ void ServicesApi::Core::started(const std::string& name, const std::shared_ptr<M
 
 asio::awaitable<std::shared_ptr<Machine>> ServicesApi::Core::wake(HttpExchange& exchange,
                                                                   const std::string& name) {
-  std::shared_ptr<Machine> machine;
-  std::string failure;
-  try {
-    machine = co_await fleet_.wake(name);
-  } catch (const std::exception& e) {
-    failure = e.what();
-  }
+  auto [machine, failure] = co_await fleet_.try_wake(name);
   if (!machine) {
     HttpResponse response = sandbox_error(failure);
     co_await exchange.respond(std::move(response));
