@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "engine.hpp"
+#include "json_support.hpp"
 #include "process.hpp"
 #include "ws_client.hpp"
 
@@ -37,19 +38,10 @@ using Clock = std::chrono::steady_clock;
 
 constexpr auto kHangGuard = std::chrono::seconds(60);
 
+using e2e::parse_object;
+using e2e::string_field;
+
 // ---- small helpers ----------------------------------------------------------
-
-json::object parse_object(std::string_view text) {
-  json::error_code ec;
-  json::value v = json::parse(text, ec);
-  if (ec || !v.is_object()) return {};
-  return v.as_object();
-}
-
-std::string string_field(const json::object& o, const char* key) {
-  const json::value* v = o.if_contains(key);
-  return v && v->is_string() ? std::string(v->as_string()) : std::string();
-}
 
 std::optional<std::int64_t> int_field(const json::object& o, const char* key) {
   const json::value* v = o.if_contains(key);

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "engine.hpp"
+#include "json_support.hpp"
 #include "process.hpp"
 #include "ws_client.hpp"
 
@@ -31,24 +32,9 @@ using Clock = std::chrono::steady_clock;
 
 constexpr auto kHangGuard = std::chrono::seconds(60);
 
-json::object parse_object(std::string_view text) {
-  json::error_code ec;
-  json::value v = json::parse(text, ec);
-  if (ec || !v.is_object()) return {};
-  return v.as_object();
-}
-
-std::string str(const json::object& o, const char* key) {
-  const json::value* v = o.if_contains(key);
-  return v && v->is_string() ? std::string(v->as_string()) : std::string();
-}
-
-std::int64_t num(const json::object& o, const char* key) {
-  const json::value* v = o.if_contains(key);
-  if (v && v->is_int64()) return v->as_int64();
-  if (v && v->is_uint64()) return static_cast<std::int64_t>(v->as_uint64());
-  return -1;
-}
+using e2e::parse_object;
+const auto str = e2e::string_field;
+const auto num = e2e::int_field;
 
 std::string random_bytes(std::size_t n, unsigned seed) {
   std::mt19937 gen(seed);
