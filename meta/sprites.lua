@@ -380,6 +380,28 @@ function Sprite:attach(id) end
 ---@return sprites.StreamEvent[] events # `signal`, `exited`, `killed`, `complete`...; none when the session already exited
 function Sprite:kill_session(id, opts) end
 
+---Opens a TCP connection to a port inside the sprite (through the API's proxy).
+---
+---Closed when the task that opened it ends, unless `keep = true`.
+---@param port integer the port inside the sprite
+---@param opts? sprites.TunnelOptions options
+---@return sprites.Tunnel tunnel # read, write, close
+function Sprite:tunnel(port, opts) end
+
+---Listens on a local port and relays each connection to a port inside the sprite.
+---
+---The relay runs in C++ (no Lua per byte). Closed when the task that opened it ends, unless `keep = true`.
+---@param remote_port integer the port inside the sprite
+---@param opts? sprites.ForwardOptions options
+---@return sprites.Forward forward # a listener; `close()` stops it
+function Sprite:forward(remote_port, opts) end
+
+---Watches the sprite's listening TCP ports: the current ones first (as opened), then changes.
+---
+---Closed when the task that opened it ends, unless `keep = true`.
+---@return sprites.Ports watch # an iterator of port events (`for ev in w do`)
+function Sprite:ports() end
+
 ---------------------------------------------------------------------------
 -- sprites.Process
 ---------------------------------------------------------------------------
@@ -475,6 +497,67 @@ function Reader:bytes_read() end
 
 ---Closes the reader early (the end closes it too).
 function Reader:close() end
+
+---------------------------------------------------------------------------
+-- sprites.Tunnel
+---------------------------------------------------------------------------
+
+---A TCP connection to a port inside a sprite: from `s:tunnel`.
+---@class sprites.Tunnel
+local Tunnel = {}
+
+---The next bytes from the target; nil once it closed.
+---@return string|nil data # bytes, or nil at the end
+function Tunnel:read() end
+
+---Sends bytes to the target.
+---@param data string the bytes
+function Tunnel:write(data) end
+
+---Closes the connection.
+function Tunnel:close() end
+
+---What it is connected to and how much went through.
+---@return table info # `target`, `bytes_read`, `bytes_written`, `closed`
+function Tunnel:info() end
+
+---------------------------------------------------------------------------
+-- sprites.Forward
+---------------------------------------------------------------------------
+
+---A local listener relaying to a port inside a sprite: from `s:forward`.
+---@class sprites.Forward
+---@field local_port integer the port it listens on
+---@field remote_port integer the port inside the sprite
+---@field host string the local address
+---@field remote_host string the address inside the sprite
+local Forward = {}
+
+---Stops listening and closes its connections.
+function Forward:close() end
+
+---How many connections are open now.
+---@return integer count # open connections
+function Forward:connections() end
+
+---Counters since it opened.
+---@return table stats # `open`, `accepted`, `failed`, `bytes_in`, `bytes_out`, `closed`, `last_error`
+function Forward:stats() end
+
+---------------------------------------------------------------------------
+-- sprites.Ports
+---------------------------------------------------------------------------
+
+---A watch of a sprite's listening ports: from `s:ports`; call it (or `next`) for the next event.
+---@class sprites.Ports
+local Ports = {}
+
+---The next port event: `{type = "opened"|"closed", port, address, pid}`; nil once closed.
+---@return table|nil event # the event
+function Ports:next() end
+
+---Ends the watch.
+function Ports:close() end
 
 ---------------------------------------------------------------------------
 -- sprites.workflow
@@ -959,6 +1042,16 @@ local Error = {}
 ---@field signal? string|integer `"TERM"` by default
 ---@field timeout? number seconds until KILL
 ---@field on_event? fun(event: sprites.StreamEvent) called in the task for each event as it comes
+
+---@class sprites.TunnelOptions
+---@field host? string the address inside the sprite (`"localhost"` by default; only the sprite's own)
+---@field keep? boolean outlive the task that opened it
+
+---@class sprites.ForwardOptions
+---@field local_port? integer the local port (0, the default: any free one; see `fwd.local_port`)
+---@field host? string the local address to listen on (`"127.0.0.1"`)
+---@field remote_host? string the address inside the sprite (`"localhost"`)
+---@field keep? boolean outlive the task that opened it
 
 ---@class sprites.CheckpointedOptions
 ---@field comment? string the checkpoint's comment (default `workflow.checkpointed`)

@@ -683,6 +683,48 @@ assert(svc.state.status == "running", svc.state.error)]] },
       returns = { { type = "sprites.StreamEvent[]", name = "events", description = "`signal`, `exited`, `killed`, `complete`...; none when the session already exited" } },
       errors = { "usage", "not_found", "API", "WAIT" },
       example = [[s:kill_session(x.id, { signal = "INT", timeout = 10 })]] },
+    { name = "tunnel", group = "Tunnels, forwards and ports",
+      summary = "Opens a TCP connection to a port inside the sprite (through the API's proxy).",
+      description = "Closed when the task that opened it ends, unless `keep = true`.",
+      params = {
+        { name = "port", type = "integer", description = "the port inside the sprite" },
+        { name = "opts", type = "sprites.TunnelOptions", optional = true, description = "options" },
+      },
+      options = {
+        class = "sprites.TunnelOptions", param = "opts",
+        { name = "host", type = "string", description = "the address inside the sprite (`\"localhost\"` by default; only the sprite's own)" },
+        { name = "keep", type = "boolean", description = "outlive the task that opened it" },
+      },
+      returns = { { type = "sprites.Tunnel", name = "tunnel", description = "read, write, close" } },
+      errors = { "usage", "network", "not_found", "API", "WAIT" },
+      example = [[local t = s:tunnel(8080)
+t:write("GET / HTTP/1.0\r\n\r\n")
+print(t:read())]] },
+    { name = "forward", group = "Tunnels, forwards and ports",
+      summary = "Listens on a local port and relays each connection to a port inside the sprite.",
+      description = "The relay runs in C++ (no Lua per byte). Closed when the task that opened it ends, unless `keep = true`.",
+      params = {
+        { name = "remote_port", type = "integer", description = "the port inside the sprite" },
+        { name = "opts", type = "sprites.ForwardOptions", optional = true, description = "options" },
+      },
+      options = {
+        class = "sprites.ForwardOptions", param = "opts",
+        { name = "local_port", type = "integer", description = "the local port (0, the default: any free one; see `fwd.local_port`)" },
+        { name = "host", type = "string", description = "the local address to listen on (`\"127.0.0.1\"`)" },
+        { name = "remote_host", type = "string", description = "the address inside the sprite (`\"localhost\"`)" },
+        { name = "keep", type = "boolean", description = "outlive the task that opened it" },
+      },
+      returns = { { type = "sprites.Forward", name = "forward", description = "a listener; `close()` stops it" } },
+      errors = { "usage", "conflict", "API" },
+      example = [[local fwd = s:forward(3000)
+print("open http://127.0.0.1:" .. fwd.local_port)]] },
+    { name = "ports", group = "Tunnels, forwards and ports",
+      summary = "Watches the sprite's listening TCP ports: the current ones first (as opened), then changes.",
+      description = "Closed when the task that opened it ends, unless `keep = true`.",
+      params = {},
+      returns = { { type = "sprites.Ports", name = "watch", description = "an iterator of port events (`for ev in w do`)" } },
+      errors = { "not_found", "API", "WAIT" },
+      example = [[for ev in s:ports() do print(ev.type, ev.port) end]] },
   },
 }
 
@@ -785,6 +827,53 @@ section {
       errors = {} },
     { name = "close", summary = "Closes the reader early (the end closes it too).",
       params = {}, returns = {}, errors = {} },
+  },
+}
+
+section {
+  name = "sprites.Tunnel", kind = "class", var = "tunnel",
+  summary = "A TCP connection to a port inside a sprite: from `s:tunnel`.",
+  functions = {
+    { name = "read", summary = "The next bytes from the target; nil once it closed.",
+      params = {}, returns = { { type = "string|nil", name = "data", description = "bytes, or nil at the end" } },
+      errors = { "network", "WAIT" } },
+    { name = "write", summary = "Sends bytes to the target.",
+      params = { { name = "data", type = "string", description = "the bytes" } }, returns = {},
+      errors = { "network", "WAIT" } },
+    { name = "close", summary = "Closes the connection.", params = {}, returns = {}, errors = {} },
+    { name = "info", summary = "What it is connected to and how much went through.",
+      params = {}, returns = { { type = "table", name = "info", description = "`target`, `bytes_read`, `bytes_written`, `closed`" } },
+      errors = {} },
+  },
+}
+
+section {
+  name = "sprites.Forward", kind = "class", var = "fwd",
+  summary = "A local listener relaying to a port inside a sprite: from `s:forward`.",
+  fields = {
+    { name = "local_port", type = "integer", description = "the port it listens on" },
+    { name = "remote_port", type = "integer", description = "the port inside the sprite" },
+    { name = "host", type = "string", description = "the local address" },
+    { name = "remote_host", type = "string", description = "the address inside the sprite" },
+  },
+  functions = {
+    { name = "close", summary = "Stops listening and closes its connections.", params = {}, returns = {}, errors = {} },
+    { name = "connections", summary = "How many connections are open now.",
+      params = {}, returns = { { type = "integer", name = "count", description = "open connections" } }, errors = {} },
+    { name = "stats", summary = "Counters since it opened.",
+      params = {}, returns = { { type = "table", name = "stats", description = "`open`, `accepted`, `failed`, `bytes_in`, `bytes_out`, `closed`, `last_error`" } },
+      errors = {} },
+  },
+}
+
+section {
+  name = "sprites.Ports", kind = "class", var = "watch",
+  summary = "A watch of a sprite's listening ports: from `s:ports`; call it (or `next`) for the next event.",
+  functions = {
+    { name = "next", summary = "The next port event: `{type = \"opened\"|\"closed\", port, address, pid}`; nil once closed.",
+      params = {}, returns = { { type = "table|nil", name = "event", description = "the event" } },
+      errors = { "API", "WAIT" } },
+    { name = "close", summary = "Ends the watch.", params = {}, returns = {}, errors = {} },
   },
 }
 

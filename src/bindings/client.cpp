@@ -14,9 +14,11 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
 
 #include <fnmatch.h>
 #include <sys/stat.h>
@@ -27,6 +29,7 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <utility>
 #include <vector>
@@ -55,13 +58,22 @@ constexpr const char* kClientKey = "spritescript.client.state";
 // What an op hands back to Lua, built when the operation finishes.
 using Pusher = std::function<int(lua_State*)>;
 
+struct Forward;
+void close_forward(Forward& forward);
+
 struct ClientState {
   static constexpr const char* kTypeName = "spritescript.client.state";
   ClientState(asio::io_context& io, ClientConfigSource source)
       : io(io), source(std::move(source)) {}
+  ~ClientState();
+  ClientState(const ClientState&) = delete;
+  ClientState& operator=(const ClientState&) = delete;
   asio::io_context& io;
   ClientConfigSource source;
   std::shared_ptr<Client> client;  // made at the first call
+  // Port forwards live until closed or until the Lua state goes (not when
+  // their Lua object is collected: a kept forward serves on).
+  std::vector<std::weak_ptr<Forward>> forwards;
 };
 
 ClientState& state_of(lua_State* L) {
@@ -1483,6 +1495,401 @@ int l_kill_session(lua_State* L) {
       L, kill_session(client_of(L), std::move(name), std::move(id), std::move(signal), timeout));
 }
 
+// ---- tunnels, port watches and port forwards ---------------------------------
+
+constexpr auto kAsTuple = asio::as_tuple(asio::use_awaitable);
+
+// A tunnel into the sprite: the object behind s:tunnel().
+struct TunnelHandle {
+  static constexpr const char* kTypeName = "spritescript.client.tunnel";
+  std::shared_ptr<Client> client;  // outlives the connection
+  std::shared_ptr<client::Tunnel> tunnel;
+};
+
+asio::awaitable<Pusher> open_tunnel(std::shared_ptr<Client> c, std::string name, int port,
+                                    std::string host) {
+  const std::string_view host_view = host;
+  std::unique_ptr<client::Tunnel> tunnel = co_await c->open_tunnel(name, port, host_view);
+  std::shared_ptr<client::Tunnel> shared = std::move(tunnel);
+  co_return [c, shared](lua_State* L) {
+    lua::new_userdata<TunnelHandle>(L, TunnelHandle{c, shared});
+    return 1;
+  };
+}
+
+int port_arg(lua_State* L, int idx, const char* what, int low) {
+  if (lua_type(L, idx) != LUA_TNUMBER)
+    throw std::runtime_error(std::string(what) + " must be a number");
+  const double p = lua_tonumber(L, idx);
+  if (p < low || p > 65535 || p != static_cast<double>(static_cast<int>(p))) {
+    throw std::runtime_error(std::string(what) + " must be an integer from " + std::to_string(low) +
+                             " to 65535");
+  }
+  return static_cast<int>(p);
+}
+
+// client.tunnel(name, port, host) -> op: tunnel
+int l_tunnel(lua_State* L) {
+  std::string name = string_arg(L, 1, "the sprite name");
+  const int port = port_arg(L, 2, "the port", 1);
+  std::string host = lua_isnoneornil(L, 3) ? std::string("localhost") : string_arg(L, 3, "host");
+  return start_op(L, open_tunnel(client_of(L), std::move(name), port, std::move(host)));
+}
+
+TunnelHandle& check_tunnel(lua_State* L) {
+  return *lua::check_userdata<TunnelHandle>(L, 1);
+}
+
+asio::awaitable<Pusher> tunnel_read(std::shared_ptr<client::Tunnel> tunnel) {
+  std::optional<std::string> data;
+  if (tunnel) data = co_await tunnel->read();
+  co_return [data = std::move(data)](lua_State* L) {
+    if (data) {
+      lua::push(L, *data);
+    } else {
+      lua_pushnil(L);
+    }
+    return 1;
+  };
+}
+
+// tunnel:read() -> op: the next bytes, nil at the end
+int l_tunnel_read(lua_State* L) {
+  return start_op(L, tunnel_read(check_tunnel(L).tunnel));
+}
+
+asio::awaitable<Pusher> tunnel_write(std::shared_ptr<client::Tunnel> tunnel, std::string data) {
+  co_await tunnel->write(data);
+  co_return nothing();
+}
+
+// tunnel:write(data) -> op: true once sent
+int l_tunnel_write(lua_State* L) {
+  TunnelHandle& t = check_tunnel(L);
+  std::string data = string_arg(L, 2, "the data");
+  return start_op(L, tunnel_write(t.tunnel, std::move(data)));
+}
+
+asio::awaitable<void> close_tunnel(std::shared_ptr<client::Tunnel> tunnel) {
+  co_await tunnel->close();
+}
+
+// tunnel:close(): ends the tunnel (a close frame, sent in the background;
+// a pending read ends)
+int l_tunnel_close(lua_State* L) {
+  TunnelHandle& t = check_tunnel(L);
+  if (t.tunnel && !t.tunnel->closed()) {
+    asio::co_spawn(state_of(L).io, close_tunnel(t.tunnel), asio::detached);
+  }
+  return 0;
+}
+
+// tunnel:info() -> {target=, bytes_read=, bytes_written=}
+int l_tunnel_info(lua_State* L) {
+  TunnelHandle& t = check_tunnel(L);
+  lua_createtable(L, 0, 3);
+  set_string(L, "target", t.tunnel->target());
+  set_number(L, "bytes_read", static_cast<double>(t.tunnel->bytes_read()));
+  set_number(L, "bytes_written", static_cast<double>(t.tunnel->bytes_written()));
+  lua_pushboolean(L, t.tunnel->closed());
+  lua_setfield(L, -2, "closed");
+  return 1;
+}
+
+// A port watch: the object behind s:ports().
+struct PortsHandle {
+  static constexpr const char* kTypeName = "spritescript.client.ports";
+  std::shared_ptr<Client> client;
+  std::shared_ptr<client::PortWatch> watch;
+};
+
+asio::awaitable<Pusher> watch_ports(std::shared_ptr<Client> c, std::string name) {
+  std::unique_ptr<client::PortWatch> watch = co_await c->watch_ports(name);
+  std::shared_ptr<client::PortWatch> shared = std::move(watch);
+  co_return [c, shared](lua_State* L) {
+    lua::new_userdata<PortsHandle>(L, PortsHandle{c, shared});
+    return 1;
+  };
+}
+
+// client.watch_ports(name) -> op: watch (once the server sent its list)
+int l_watch_ports(lua_State* L) {
+  return start_op(L, watch_ports(client_of(L), string_arg(L, 1, "the sprite name")));
+}
+
+asio::awaitable<Pusher> ports_next(std::shared_ptr<client::PortWatch> watch) {
+  std::optional<proto::PortEvent> event = co_await watch->next();
+  co_return [event = std::move(event)](lua_State* L) {
+    if (!event) {
+      lua_pushnil(L);
+      return 1;
+    }
+    lua_createtable(L, 0, 4);
+    set_string(L, "type", event->opened ? "opened" : "closed");
+    set_number(L, "port", event->port);
+    set_string(L, "address", event->address);
+    if (event->pid > 0) set_number(L, "pid", event->pid);
+    return 1;
+  };
+}
+
+// watch:next() -> op: {type="opened"|"closed", port=, address=, pid=} | nil at the end
+int l_ports_next(lua_State* L) {
+  return start_op(L, ports_next(lua::check_userdata<PortsHandle>(L, 1)->watch));
+}
+
+// watch:close(): drops the connection; a pending next() gives nil
+int l_ports_close(lua_State* L) {
+  lua::check_userdata<PortsHandle>(L, 1)->watch->close();
+  return 0;
+}
+
+// A port forward: a listener on the host whose every connection is relayed
+// through a tunnel of its own, in C++ (no Lua per byte).
+constexpr std::size_t kRelayPiece = std::size_t{64} * 1024;
+// After the target closed, how long the local side has to close too
+// before its connection is closed for it.
+constexpr Millis kLinger{10'000};
+
+struct Link {
+  explicit Link(asio::ip::tcp::socket s) : socket(std::move(s)), linger(socket.get_executor()) {}
+  asio::ip::tcp::socket socket;
+  asio::steady_timer linger;
+  std::shared_ptr<client::Tunnel> tunnel;
+  bool local_done = false;   // the local peer closed (or failed)
+  bool remote_done = false;  // the tunnel ended
+  int running = 2;           // relay directions still running
+};
+
+struct Forward {
+  Forward(asio::io_context& io, std::shared_ptr<Client> c) : client(std::move(c)), acceptor(io) {}
+  std::shared_ptr<Client> client;
+  std::string sprite, remote_host;
+  int remote_port = 0;
+  int local_port = 0;
+  std::string local_host;
+  asio::ip::tcp::acceptor acceptor;
+  bool closed = false;
+  std::set<std::shared_ptr<Link>> links;
+  std::uint64_t accepted = 0, failed = 0, bytes_in = 0, bytes_out = 0;
+  std::string last_error;
+};
+
+void close_link(Link& link) {
+  boost::system::error_code ignored;
+  link.socket.close(ignored);
+  link.linger.cancel();
+  if (link.tunnel) link.tunnel->abort();
+}
+
+void close_forward(Forward& forward) {
+  if (forward.closed) return;
+  forward.closed = true;
+  boost::system::error_code ignored;
+  forward.acceptor.close(ignored);
+  const auto links = forward.links;  // the relays erase themselves later
+  for (const auto& link : links) close_link(*link);
+}
+
+ClientState::~ClientState() {
+  for (auto& weak : forwards) {
+    if (auto f = weak.lock()) close_forward(*f);
+  }
+}
+
+void link_done(Forward& forward, const std::shared_ptr<Link>& link) {
+  if (--link->running > 0) return;
+  boost::system::error_code ignored;
+  link->socket.close(ignored);
+  forward.links.erase(link);
+}
+
+// Local peer -> tunnel, one piece in flight (the tunnel's pace is ours).
+asio::awaitable<void> relay_out(std::shared_ptr<Forward> forward, std::shared_ptr<Link> link) {
+  std::string buffer(kRelayPiece, '\0');
+  for (;;) {
+    auto [ec, n] = co_await link->socket.async_read_some(asio::buffer(buffer), kAsTuple);
+    if (ec) break;
+    if (link->remote_done) continue;  // the target is gone: drain until the peer closes
+    const std::string_view piece(buffer.data(), n);
+    bool sent = true;
+    try {
+      co_await link->tunnel->write(piece);
+    } catch (const std::exception&) {
+      sent = false;
+    }
+    if (!sent) continue;  // relay_in sees the tunnel end and closes this side
+    forward->bytes_out += n;
+  }
+  link->local_done = true;
+  link->linger.cancel();
+  // No half-close in the protocol (§9): the peer's end ends the tunnel.
+  if (!link->remote_done) co_await link->tunnel->close();
+  link_done(*forward, link);
+}
+
+// Tunnel -> local peer, one piece in flight.
+asio::awaitable<void> relay_in(std::shared_ptr<Forward> forward, std::shared_ptr<Link> link) {
+  for (;;) {
+    std::optional<std::string> data;
+    try {
+      data = co_await link->tunnel->read();
+    } catch (const std::exception& e) {
+      if (!forward->closed && !link->local_done) forward->last_error = e.what();
+    }
+    if (!data) break;
+    auto [ec, n] = co_await asio::async_write(link->socket, asio::buffer(*data), kAsTuple);
+    if (ec) break;
+    forward->bytes_in += n;
+  }
+  link->remote_done = true;
+  // The target closed: end-of-file for the peer once what was sent arrived
+  // (a close with unread input would reset the connection); the peer has a
+  // while to close its side.
+  boost::system::error_code ignored;
+  link->socket.shutdown(asio::ip::tcp::socket::shutdown_send, ignored);
+  if (!link->local_done) {
+    link->linger.expires_after(kLinger);
+    co_await link->linger.async_wait(kAsTuple);
+  }
+  link->socket.close(ignored);
+  link_done(*forward, link);
+}
+
+asio::awaitable<void> relay(std::shared_ptr<Forward> forward, std::shared_ptr<Link> link) {
+  std::unique_ptr<client::Tunnel> tunnel;
+  std::string failure;
+  try {
+    const std::string_view host = forward->remote_host;
+    tunnel = co_await forward->client->open_tunnel(forward->sprite, forward->remote_port, host);
+  } catch (const std::exception& e) {
+    failure = e.what();
+  }
+  if (!tunnel || forward->closed) {
+    if (!failure.empty()) {
+      ++forward->failed;
+      forward->last_error = failure;
+    }
+    boost::system::error_code ignored;
+    link->socket.close(ignored);
+    forward->links.erase(link);
+    co_return;
+  }
+  link->tunnel = std::move(tunnel);
+  auto executor = co_await asio::this_coro::executor;
+  asio::co_spawn(executor, relay_out(forward, link), asio::detached);
+  asio::co_spawn(executor, relay_in(forward, link), asio::detached);
+}
+
+asio::awaitable<void> accept_loop(std::shared_ptr<Forward> forward) {
+  auto executor = co_await asio::this_coro::executor;
+  while (!forward->closed) {
+    auto [ec, socket] = co_await forward->acceptor.async_accept(kAsTuple);
+    if (forward->closed) break;
+    if (ec) {
+      if (ec == asio::error::operation_aborted || ec == asio::error::bad_descriptor) break;
+      // Out of descriptors and the like: say so, and try again in a moment.
+      forward->last_error = "accept: " + ec.message();
+      asio::steady_timer pause(executor, Millis(100));
+      co_await pause.async_wait(kAsTuple);
+      continue;
+    }
+    boost::system::error_code ignored;
+    socket.set_option(asio::ip::tcp::no_delay(true), ignored);
+    auto link = std::make_shared<Link>(std::move(socket));
+    forward->links.insert(link);
+    ++forward->accepted;
+    asio::co_spawn(executor, relay(forward, link), asio::detached);
+  }
+}
+
+struct ForwardHandle {
+  static constexpr const char* kTypeName = "spritescript.client.forward";
+  std::shared_ptr<Forward> forward;
+};
+
+// client.forward(name, remote_port, local_port, local_host, remote_host)
+// -> forward, or nil, message, kind (the listener could not be made)
+int l_forward(lua_State* L) {
+  std::string name = string_arg(L, 1, "the sprite name");
+  const int remote_port = port_arg(L, 2, "the remote port", 1);
+  const int local_port = lua_isnoneornil(L, 3) ? 0 : port_arg(L, 3, "local_port", 0);
+  std::string local_host =
+      lua_isnoneornil(L, 4) ? std::string("127.0.0.1") : string_arg(L, 4, "host");
+  std::string remote_host =
+      lua_isnoneornil(L, 5) ? std::string("localhost") : string_arg(L, 5, "remote_host");
+  ClientState& state = state_of(L);
+  boost::system::error_code ec;
+  const std::string bind_host = local_host == "localhost" ? std::string("127.0.0.1") : local_host;
+  const asio::ip::address address = asio::ip::make_address(bind_host, ec);
+  if (ec) {
+    lua_pushnil(L);
+    lua::push(L, "host must be an IP address of this machine (\"127.0.0.1\", \"::1\"), not '" +
+                     local_host + "'");
+    lua::push(L, "usage");
+    return 3;
+  }
+  auto forward = std::make_shared<Forward>(state.io, client_of(L));
+  forward->sprite = std::move(name);
+  forward->remote_port = remote_port;
+  forward->remote_host = std::move(remote_host);
+  forward->local_host = local_host;
+  const asio::ip::tcp::endpoint endpoint(address, static_cast<unsigned short>(local_port));
+  auto& acceptor = forward->acceptor;
+  acceptor.open(endpoint.protocol(), ec);
+  if (!ec) acceptor.set_option(asio::ip::tcp::acceptor::reuse_address(true), ec);
+  if (!ec) acceptor.bind(endpoint, ec);
+  if (!ec) acceptor.listen(asio::socket_base::max_listen_connections, ec);
+  if (!ec) forward->local_port = acceptor.local_endpoint(ec).port();
+  if (ec) {
+    const bool taken = ec == asio::error::address_in_use;
+    lua_pushnil(L);
+    lua::push(L, "cannot listen on " + local_host + ":" + std::to_string(local_port) + ": " +
+                     ec.message());
+    lua::push(L, taken ? "conflict" : "network");
+    return 3;
+  }
+  auto& list = state.forwards;
+  list.erase(std::remove_if(list.begin(), list.end(),
+                            [](const std::weak_ptr<Forward>& w) { return w.expired(); }),
+             list.end());
+  list.push_back(forward);
+  asio::co_spawn(state.io, accept_loop(forward), asio::detached);
+  lua::new_userdata<ForwardHandle>(L, ForwardHandle{forward});
+  return 1;
+}
+
+Forward& check_forward(lua_State* L) {
+  return *lua::check_userdata<ForwardHandle>(L, 1)->forward;
+}
+
+// fwd:local_port() -> the port listening on this machine
+int l_forward_local_port(lua_State* L) {
+  lua_pushinteger(L, check_forward(L).local_port);
+  return 1;
+}
+
+// fwd:close(): stops listening and closes its connections (idempotent)
+int l_forward_close(lua_State* L) {
+  close_forward(check_forward(L));
+  return 0;
+}
+
+// fwd:stats() -> {open=, accepted=, failed=, bytes_in=, bytes_out=, closed=, last_error=}
+int l_forward_stats(lua_State* L) {
+  Forward& f = check_forward(L);
+  lua_createtable(L, 0, 7);
+  set_number(L, "open", static_cast<double>(f.links.size()));
+  set_number(L, "accepted", static_cast<double>(f.accepted));
+  set_number(L, "failed", static_cast<double>(f.failed));
+  set_number(L, "bytes_in", static_cast<double>(f.bytes_in));
+  set_number(L, "bytes_out", static_cast<double>(f.bytes_out));
+  lua_pushboolean(L, f.closed);
+  lua_setfield(L, -2, "closed");
+  if (!f.last_error.empty()) set_string(L, "last_error", f.last_error);
+  return 1;
+}
+
 // client.endpoint() -> the API URL in use ("" until the first call made the client)
 int l_endpoint(lua_State* L) {
   lua::push(L, client_of(L)->config().api_url);
@@ -1528,6 +1935,21 @@ void open_client(lua_State* L, asio::io_context& io, ClientConfigSource source) 
                                             {"info", lua::guarded<l_reader_info>},
                                             {nullptr, nullptr}};
   new_metatable<Reader>(L, reader_methods);
+  static const luaL_Reg tunnel_methods[] = {{"read", lua::guarded<l_tunnel_read>},
+                                            {"write", lua::guarded<l_tunnel_write>},
+                                            {"close", lua::guarded<l_tunnel_close>},
+                                            {"info", lua::guarded<l_tunnel_info>},
+                                            {nullptr, nullptr}};
+  new_metatable<TunnelHandle>(L, tunnel_methods);
+  static const luaL_Reg ports_methods[] = {{"next", lua::guarded<l_ports_next>},
+                                           {"close", lua::guarded<l_ports_close>},
+                                           {nullptr, nullptr}};
+  new_metatable<PortsHandle>(L, ports_methods);
+  static const luaL_Reg forward_methods[] = {{"local_port", lua::guarded<l_forward_local_port>},
+                                             {"close", lua::guarded<l_forward_close>},
+                                             {"stats", lua::guarded<l_forward_stats>},
+                                             {nullptr, nullptr}};
+  new_metatable<ForwardHandle>(L, forward_methods);
 
   static const luaL_Reg functions[] = {
       {"create", lua::guarded<l_create>},
@@ -1570,6 +1992,9 @@ void open_client(lua_State* L, asio::io_context& io, ClientConfigSource source) 
       {"sessions", lua::guarded<l_sessions>},
       {"attach", lua::guarded<l_attach>},
       {"kill_session", lua::guarded<l_kill_session>},
+      {"tunnel", lua::guarded<l_tunnel>},
+      {"watch_ports", lua::guarded<l_watch_ports>},
+      {"forward", lua::guarded<l_forward>},
       {"endpoint", lua::guarded<l_endpoint>},
       {nullptr, nullptr}};
   lua_getfield(L, LUA_REGISTRYINDEX, "_LOADED");

@@ -1,10 +1,13 @@
 #include "client/client.hpp"
 
 #include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/json/object.hpp>
+#include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 #include <boost/json/value.hpp>
 
@@ -848,6 +851,312 @@ asio::awaitable<void> Client::signal_service(const std::string& name, const std:
   const std::string op = "signal service " + svc + " of " + name;
   // A second signal is a second delivery: sent once.
   co_await expect(std::move(r), false, timeout, op, 200, 299);
+}
+
+// --- tunnels and ports ----------------------------------------------------------
+
+namespace {
+
+// Large writes go out in pieces: the engine writes one message whole to
+// the target before it reads the next.
+constexpr std::size_t kTunnelPiece = std::size_t{256} * 1024;
+
+struct ReplyWait {
+  bool done = false;
+  bool late = false;
+};
+
+// Drops `socket` when the timer expires before the reply came.
+asio::awaitable<void> abort_when_late(std::shared_ptr<asio::steady_timer> timer,
+                                      std::weak_ptr<WebSocket> socket,
+                                      std::shared_ptr<ReplyWait> wait) {
+  auto [ec] = co_await timer->async_wait(kAsTuple);
+  if (ec || wait->done) co_return;
+  wait->late = true;
+  if (auto s = socket.lock()) s->abort();
+}
+
+// The next text message of `socket` (binary ones before it are skipped,
+// as JS does), by `deadline`; nullopt when the server closed first.
+asio::awaitable<std::optional<std::string>> text_within(std::shared_ptr<WebSocket> socket,
+                                                        Clock::time_point deadline,
+                                                        std::string op) {
+  auto executor = co_await asio::this_coro::executor;
+  auto timer = std::make_shared<asio::steady_timer>(executor, deadline);
+  auto wait = std::make_shared<ReplyWait>();
+  asio::co_spawn(executor, abort_when_late(timer, socket, wait), asio::detached);
+  std::optional<std::string> text;
+  std::optional<Error> failure;
+  try {
+    for (;;) {
+      auto message = co_await socket->read();
+      if (!message) break;
+      if (message->binary) continue;
+      text = std::move(message->data);
+      break;
+    }
+  } catch (const Error& e) {
+    failure = e;
+  }
+  wait->done = true;
+  timer->cancel();
+  if (wait->late) {
+    throw Error(ErrorKind::timeout, op + ": no answer from the server in time");
+  }
+  if (failure) throw *failure;
+  co_return text;
+}
+
+std::string json_string(const boost::json::object& o, const char* key) {
+  const auto* v = o.if_contains(key);
+  return v && v->is_string() ? std::string(v->as_string()) : std::string();
+}
+
+// The Error for a tunnel the server refused ({"status":"error",...}).
+Error tunnel_refused(const std::string& op, const std::string& why) {
+  auto has = [&](const char* what) { return why.find(what) != std::string::npos; };
+  if (has("connection refused")) {
+    return Error(ErrorKind::network, op + ": " + why, 0, "ECONNREFUSED");
+  }
+  if (has("invalid port") || has("cannot reach") || has("init")) {
+    return Error(ErrorKind::usage, op + ": " + why);
+  }
+  if (has("timed out") || has("timeout")) return Error(ErrorKind::timeout, op + ": " + why);
+  return Error(ErrorKind::api, op + ": " + (why.empty() ? std::string("refused") : why));
+}
+
+proto::PortEvent port_event_of(const boost::json::object& o, bool opened) {
+  proto::PortEvent e;
+  e.opened = opened;
+  auto integer = [&](const char* key) {
+    const auto* v = o.if_contains(key);
+    if (v && v->is_int64()) return static_cast<int>(v->as_int64());
+    if (v && v->is_uint64()) return static_cast<int>(v->as_uint64());
+    if (v && v->is_double()) return static_cast<int>(v->as_double());
+    return 0;
+  };
+  e.port = integer("port");
+  e.pid = integer("pid");
+  e.address = json_string(o, "address");
+  return e;
+}
+
+}  // namespace
+
+Tunnel::Tunnel(std::shared_ptr<WebSocket> socket, std::string op, std::string target)
+    : socket_(std::move(socket)), op_(std::move(op)), target_(std::move(target)) {}
+
+Tunnel::~Tunnel() {
+  if (socket_) socket_->abort();
+}
+
+asio::awaitable<std::optional<std::string>> Tunnel::read() {
+  while (!ended_) {
+    std::optional<WebSocket::Message> message;
+    std::optional<Error> broke;
+    try {
+      message = co_await socket_->read();
+    } catch (const Error& e) {
+      broke = e;
+    }
+    if (broke) {
+      ended_ = true;
+      if (closed_) break;  // closed or aborted here
+      throw Error(broke->kind(), op_ + ": " + broke->what());
+    }
+    if (!message) {
+      ended_ = true;
+      const auto code = socket_->close_code();
+      if (closed_ || code == 1000 || code == 1001) break;
+      throw Error(ErrorKind::network, op_ + ": the connection to the target failed (close code " +
+                                          std::to_string(code) + ")");
+    }
+    if (!message->binary || message->data.empty()) continue;  // text is ignored (§9)
+    bytes_read_ += message->data.size();
+    co_return std::move(message->data);
+  }
+  co_return std::nullopt;
+}
+
+asio::awaitable<void> Tunnel::write(std::string_view data) {
+  if (closed_) throw Error(ErrorKind::usage, op_ + ": the tunnel is closed");
+  if (ended_) throw Error(ErrorKind::network, op_ + ": the target closed the connection");
+  while (!data.empty()) {
+    auto piece = data.substr(0, kTunnelPiece);
+    data.remove_prefix(piece.size());
+    co_await socket_->write(true, piece);
+    bytes_written_ += piece.size();
+  }
+}
+
+asio::awaitable<void> Tunnel::close() {
+  if (closed_) co_return;
+  closed_ = true;
+  if (ended_) co_return;
+  try {
+    co_await socket_->close(1000);
+  } catch (const Error&) {
+    // Gone already: nothing to close.
+  }
+  // The close handshake is done (a pending read took the server's close,
+  // or the close itself read up to it): nothing more will come.
+  ended_ = true;
+}
+
+void Tunnel::abort() {
+  closed_ = true;
+  socket_->abort();
+}
+
+PortWatch::PortWatch(std::shared_ptr<WebSocket> socket, std::string op)
+    : socket_(std::move(socket)), op_(std::move(op)) {}
+
+PortWatch::~PortWatch() {
+  if (socket_) socket_->abort();
+}
+
+void PortWatch::take_list(std::vector<proto::PortEvent> ports) {
+  pending_ = std::move(ports);
+  next_pending_ = 0;
+}
+
+void PortWatch::close() {
+  if (closed_) return;
+  closed_ = true;
+  pending_.clear();
+  next_pending_ = 0;
+  socket_->abort();
+}
+
+asio::awaitable<std::optional<proto::PortEvent>> PortWatch::next() {
+  for (;;) {
+    if (next_pending_ < pending_.size()) co_return pending_[next_pending_++];
+    if (!pending_.empty()) {
+      pending_.clear();
+      next_pending_ = 0;
+    }
+    if (ended_ || closed_) co_return std::nullopt;
+    std::optional<WebSocket::Message> message;
+    std::optional<Error> broke;
+    try {
+      message = co_await socket_->read();
+    } catch (const Error& e) {
+      broke = e;
+    }
+    if (broke) {
+      ended_ = true;
+      if (closed_) co_return std::nullopt;  // closed here
+      throw Error(broke->kind(), op_ + ": " + broke->what());
+    }
+    if (!message) {
+      ended_ = true;
+      const auto code = socket_->close_code();
+      if (closed_ || code == 1000 || code == 1001) co_return std::nullopt;
+      throw Error(ErrorKind::network,
+                  op_ + ": the server ended the watch (close code " + std::to_string(code) + ")");
+    }
+    if (message->binary) continue;
+    boost::json::error_code ec;
+    boost::json::value v = boost::json::parse(message->data, ec);
+    if (ec || !v.is_object()) continue;  // as JS: unparsable text is ignored
+    const auto& o = v.as_object();
+    const std::string type = json_string(o, "type");
+    if (type == "port_opened" || type == "port_closed") {
+      co_return port_event_of(o, type == "port_opened");
+    }
+    if (type == "port_list") {  // a second list: its ports, as opened
+      const auto* ports = o.if_contains("ports");
+      if (ports && ports->is_array()) {
+        for (const auto& p : ports->as_array()) {
+          if (p.is_object()) pending_.push_back(port_event_of(p.as_object(), true));
+        }
+      }
+    }
+  }
+}
+
+asio::awaitable<std::unique_ptr<Tunnel>> Client::open_tunnel(const std::string& name, int port,
+                                                             std::string_view host_view,
+                                                             CallOptions options) {
+  std::string host(host_view.empty() ? std::string_view("localhost") : host_view);
+  // IPv6 literals go without brackets (§9).
+  if (host.size() > 2 && host.front() == '[' && host.back() == ']') {
+    host = host.substr(1, host.size() - 2);
+  }
+  const std::string op = "tunnel to " + host + ":" + std::to_string(port) + " in " + name;
+  if (port < 1 || port > 65535) {
+    throw Error(ErrorKind::usage, op + ": the port must be an integer from 1 to 65535");
+  }
+  const Millis timeout = options.timeout.value_or(config_.timeouts.exec_start);
+  const auto deadline = Clock::now() + timeout;
+  const std::string target = sprite_path(name) + "/proxy";
+  std::shared_ptr<WebSocket> socket = co_await open_socket(target, timeout, op);
+  boost::json::object init;
+  init["host"] = host;
+  init["port"] = port;
+  const std::string init_text = boost::json::serialize(init);
+  co_await socket->write(false, init_text);
+  std::optional<std::string> reply = co_await text_within(socket, deadline, op);
+  if (!reply) {
+    throw Error(ErrorKind::protocol, op + ": the server closed the tunnel before answering (code " +
+                                         std::to_string(socket->close_code()) + ")");
+  }
+  boost::json::error_code ec;
+  boost::json::value v = boost::json::parse(*reply, ec);
+  if (ec || !v.is_object()) {
+    throw Error(ErrorKind::protocol, op + ": the server's reply is not a JSON object");
+  }
+  const auto& o = v.as_object();
+  const std::string status = json_string(o, "status");
+  if (status == "connected") {
+    std::string named = json_string(o, "target");
+    if (named.empty()) named = host + ":" + std::to_string(port);
+    trace(op + ": connected");
+    co_return std::make_unique<Tunnel>(std::move(socket), op, std::move(named));
+  }
+  socket->abort();
+  if (status == "error") throw tunnel_refused(op, json_string(o, "error"));
+  throw Error(ErrorKind::protocol, op + ": unexpected status '" + status + "'");
+}
+
+asio::awaitable<std::unique_ptr<PortWatch>> Client::watch_ports(const std::string& name,
+                                                                CallOptions options) {
+  const std::string op = "watch ports of " + name;
+  const Millis timeout = options.timeout.value_or(config_.timeouts.request);
+  const auto deadline = Clock::now() + timeout;
+  const std::string target = sprite_path(name) + "/ports/watch";
+  std::shared_ptr<WebSocket> socket = co_await open_socket(target, timeout, op);
+  // The watch starts with the port_list (§6); other messages before it
+  // (none are defined) are skipped.
+  std::vector<proto::PortEvent> listed;
+  for (;;) {
+    std::optional<std::string> text = co_await text_within(socket, deadline, op);
+    if (!text) {
+      throw Error(ErrorKind::protocol, op + ": the server closed the watch before the port list");
+    }
+    boost::json::error_code ec;
+    boost::json::value v = boost::json::parse(*text, ec);
+    if (ec || !v.is_object()) continue;
+    const auto& o = v.as_object();
+    const std::string type = json_string(o, "type");
+    if (type == "port_list") {
+      const auto* ports = o.if_contains("ports");
+      if (ports && ports->is_array()) {
+        for (const auto& p : ports->as_array()) {
+          if (p.is_object()) listed.push_back(port_event_of(p.as_object(), true));
+        }
+      }
+      break;
+    }
+    if (type == "port_opened" || type == "port_closed") {
+      // A server that sends no list: take the events as they come.
+      listed.push_back(port_event_of(o, type == "port_opened"));
+      break;
+    }
+  }
+  auto watch = std::make_unique<PortWatch>(std::move(socket), op);
+  watch->take_list(std::move(listed));
+  co_return watch;
 }
 
 EventStream::EventStream(std::unique_ptr<BodyStream> body, std::string op, bool error_fails)

@@ -90,6 +90,76 @@ class FileReader {
   std::optional<std::uint64_t> size_;
 };
 
+// A TCP connection to a port inside a sprite, over the proxy WebSocket
+// (spec §9; Client::open_tunnel). One task reads; writes may come from
+// another. The protocol has no half-close: close() ends both directions.
+// Dropping the tunnel drops the connection. The Client must outlive it.
+class Tunnel {
+ public:
+  Tunnel(std::shared_ptr<WebSocket> socket, std::string op, std::string target);
+  ~Tunnel();
+  Tunnel(const Tunnel&) = delete;
+  Tunnel& operator=(const Tunnel&) = delete;
+
+  // "host:port" as the server named it in its reply.
+  const std::string& target() const { return target_; }
+  // The next bytes from the target (never empty); nullopt when it closed
+  // the connection (or after close()). Throws Error(network) when the
+  // connection broke, the target's included (the server closes with 1011).
+  asio::awaitable<std::optional<std::string>> read();
+  // Sends `data` to the target (in 256 KiB messages); returns once sent,
+  // so a slow target slows the writer down.
+  asio::awaitable<void> write(std::string_view data);
+  // Ends the tunnel with a close frame (once; best effort): the target
+  // sees end-of-file; a pending read ends when the server answers the close.
+  asio::awaitable<void> close();
+  // Drops the connection at once; pending reads end (nullopt), writes fail.
+  void abort();
+  bool closed() const { return closed_; }
+  std::uint64_t bytes_read() const { return bytes_read_; }
+  std::uint64_t bytes_written() const { return bytes_written_; }
+
+ private:
+  std::shared_ptr<WebSocket> socket_;
+  std::string op_;
+  std::string target_;
+  bool closed_ = false;  // closed or aborted here
+  bool ended_ = false;   // the server closed
+  std::uint64_t bytes_read_ = 0;
+  std::uint64_t bytes_written_ = 0;
+};
+
+// A sprite's listening ports as they come and go (spec §6; Client::
+// watch_ports): next() yields the ports that were listening when the watch
+// started (all `opened`), then `opened` / `closed` events. Reading has no
+// deadline (cancel the reading task, or close(), to stop); the transport's
+// pings notice a dead peer.
+class PortWatch {
+ public:
+  PortWatch(std::shared_ptr<WebSocket> socket, std::string op);
+  ~PortWatch();
+  PortWatch(const PortWatch&) = delete;
+  PortWatch& operator=(const PortWatch&) = delete;
+
+  // The next event; nullopt when the server ended the watch or after
+  // close(). Throws Error(network) when the connection broke.
+  asio::awaitable<std::optional<proto::PortEvent>> next();
+  // Drops the connection; a pending next() returns nullopt.
+  void close();
+  bool closed() const { return closed_; }
+
+  // Reads the port_list that starts every watch (Client::watch_ports).
+  void take_list(std::vector<proto::PortEvent> ports);
+
+ private:
+  std::shared_ptr<WebSocket> socket_;
+  std::string op_;
+  std::vector<proto::PortEvent> pending_;  // the initial list, in order
+  std::size_t next_pending_ = 0;
+  bool closed_ = false;
+  bool ended_ = false;
+};
+
 // What one piece of an exec's life looks like to the caller.
 struct ExecEvent {
   enum class Type { output, exit, port };
@@ -345,6 +415,23 @@ class Client {
   // service is restarted). conflict when it is not running.
   asio::awaitable<void> signal_service(const std::string& name, const std::string& svc,
                                        const std::string& signal, CallOptions options = {});
+
+  // --- tunnels and ports (spec §9, §6) ---
+  // A TCP connection to `host:port` inside the sprite (`host`: the
+  // sprite's own names and loopback addresses; what it views must live
+  // until the call is done). Waits for the server's `connected` within the
+  // timeout (default Timeouts::exec_start: the sprite may be woken). A
+  // refusal is typed: nothing listening is network with code()
+  // "ECONNREFUSED"; a bad port or a host that is not the sprite's usage;
+  // else api. Not retried (a connect may have reached the target).
+  asio::awaitable<std::unique_ptr<Tunnel>> open_tunnel(const std::string& name, int port,
+                                                       std::string_view host = "localhost",
+                                                       CallOptions options = {});
+  // Watches the sprite's listening ports; returns once the server sent
+  // its port_list (default timeout Timeouts::request), so a port opened
+  // after the call is reported as opened.
+  asio::awaitable<std::unique_ptr<PortWatch>> watch_ports(const std::string& name,
+                                                          CallOptions options = {});
 
   // A new connection to a running session, for ExecProcess's resume:
   // retried like an idempotent call; not_found when the session is gone.

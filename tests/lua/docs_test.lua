@@ -32,6 +32,9 @@ local function runtime_tables()
     ["sprites.Process"] = api.Process,
     ["sprites.Checkpoint"] = api.Checkpoint,
     ["sprites.Reader"] = api.Reader,
+    ["sprites.Tunnel"] = api.Tunnel,
+    ["sprites.Forward"] = api.Forward,
+    ["sprites.Ports"] = api.Ports,
     ["sprites.Task"] = getmetatable(t),
     ["sprites.Event"] = getmetatable(sprites.event()),
     ["sprites.Receipt"] = getmetatable(sprites.workflow.receipt("/nonexistent/receipt.json")),  -- writes nothing

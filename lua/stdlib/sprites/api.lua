@@ -399,5 +399,6 @@ local helpers = {
 }
 require("sprites.files").install(M, helpers)
 require("sprites.services").install(M, helpers)
+require("sprites.network").install(M, helpers)
 
 return M
