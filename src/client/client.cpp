@@ -779,42 +779,44 @@ asio::awaitable<std::unique_ptr<EventStream>> Client::put_service(
                                  false);
 }
 
-asio::awaitable<std::unique_ptr<EventStream>> Client::start_service(
-    const std::string& name, const std::string& svc,
-    std::optional<std::chrono::nanoseconds> duration, CallOptions options) {
-  const std::string target =
-      service_path(name, svc) + "/start" + duration_query("duration", duration);
+// start, stop and restart: a POST whose answer is the service's events.
+// Not retried: a second start or stop is not the same request.
+asio::awaitable<std::unique_ptr<EventStream>> Client::service_action(const std::string& name,
+                                                                     const std::string& svc,
+                                                                     const std::string& action,
+                                                                     std::string query,
+                                                                     CallOptions options) {
+  const std::string target = service_path(name, svc) + "/" + action + query;
   const Millis timeout = options.timeout.value_or(config_.timeouts.lifecycle);
-  std::string op = "start service " + svc + " of " + name;
+  std::string op = action + " service " + svc + " of " + name;
   std::string no_body;
   const std::string method = "POST";
   co_return co_await open_events(method, target, std::move(no_body), timeout, std::move(op), false,
                                  false);
+}
+
+asio::awaitable<std::unique_ptr<EventStream>> Client::start_service(
+    const std::string& name, const std::string& svc,
+    std::optional<std::chrono::nanoseconds> duration, CallOptions options) {
+  const std::string action = "start";
+  std::string query = duration_query("duration", duration);
+  co_return co_await service_action(name, svc, action, std::move(query), options);
 }
 
 asio::awaitable<std::unique_ptr<EventStream>> Client::stop_service(
     const std::string& name, const std::string& svc,
     std::optional<std::chrono::nanoseconds> timeout, CallOptions options) {
-  const std::string target = service_path(name, svc) + "/stop" + duration_query("timeout", timeout);
-  const Millis call_timeout = options.timeout.value_or(config_.timeouts.lifecycle);
-  std::string op = "stop service " + svc + " of " + name;
-  std::string no_body;
-  const std::string method = "POST";
-  co_return co_await open_events(method, target, std::move(no_body), call_timeout, std::move(op),
-                                 false, false);
+  const std::string action = "stop";
+  std::string query = duration_query("timeout", timeout);
+  co_return co_await service_action(name, svc, action, std::move(query), options);
 }
 
 asio::awaitable<std::unique_ptr<EventStream>> Client::restart_service(
     const std::string& name, const std::string& svc,
     std::optional<std::chrono::nanoseconds> duration, CallOptions options) {
-  const std::string target =
-      service_path(name, svc) + "/restart" + duration_query("duration", duration);
-  const Millis timeout = options.timeout.value_or(config_.timeouts.lifecycle);
-  std::string op = "restart service " + svc + " of " + name;
-  std::string no_body;
-  const std::string method = "POST";
-  co_return co_await open_events(method, target, std::move(no_body), timeout, std::move(op), false,
-                                 false);
+  const std::string action = "restart";
+  std::string query = duration_query("duration", duration);
+  co_return co_await service_action(name, svc, action, std::move(query), options);
 }
 
 asio::awaitable<std::unique_ptr<EventStream>> Client::service_logs(

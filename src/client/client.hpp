@@ -447,6 +447,11 @@ class Client {
                                     const std::string& op);
   asio::awaitable<Response> expect(Request request, bool idempotent, Millis timeout,
                                    const std::string& op, int ok_low, int ok_high);
+  asio::awaitable<std::unique_ptr<EventStream>> service_action(const std::string& name,
+                                                               const std::string& svc,
+                                                               const std::string& action,
+                                                               std::string query,
+                                                               CallOptions options);
   asio::awaitable<std::unique_ptr<EventStream>> open_events(const std::string& method,
                                                             const std::string& target,
                                                             std::string body, Millis timeout,
