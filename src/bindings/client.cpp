@@ -894,7 +894,7 @@ unsigned mode_arg(lua_State* L, int idx) {
     if (auto m = proto::parse_octal_mode(lua_tostring(L, idx))) return *m;
   }
   throw std::runtime_error(
-      "a mode is an octal string (\"0644\", \"755\") or its value as a number (420)");
+      R"(a mode is an octal string ("0644", "755") or its value as a number (420))");
 }
 
 std::string string_arg(lua_State* L, int idx, const char* what) {
@@ -971,7 +971,7 @@ int l_reader_close(lua_State* L) {
 
 // reader:info() -> bytes read so far, the size when the server said it (else nil)
 int l_reader_info(lua_State* L) {
-  Reader* r = lua::check_userdata<Reader>(L, 1);
+  auto* r = lua::check_userdata<Reader>(L, 1);
   if (!r->reader) {
     lua_pushnil(L);
     lua_pushnil(L);
@@ -1824,7 +1824,7 @@ int l_forward(lua_State* L) {
   const asio::ip::address address = asio::ip::make_address(bind_host, ec);
   if (ec) {
     lua_pushnil(L);
-    lua::push(L, "host must be an IP address of this machine (\"127.0.0.1\", \"::1\"), not '" +
+    lua::push(L, R"(host must be an IP address of this machine ("127.0.0.1", "::1"), not ')" +
                      local_host + "'");
     lua::push(L, "usage");
     return 3;
