@@ -1040,6 +1040,9 @@ class LayerLock {
 
 // ---- watch ------------------------------------------------------------------
 
+// Entries reported as created when a directory appears with content already.
+constexpr std::size_t kMaxExistingEvents = 10'000;
+
 constexpr std::uint32_t kWatchMask = IN_CREATE | IN_DELETE | IN_MODIFY | IN_ATTRIB | IN_MOVED_FROM |
                                      IN_MOVED_TO | IN_DELETE_SELF | IN_MOVE_SELF;
 
@@ -1080,6 +1083,39 @@ std::string add_watches(int root, int inotify, const std::string& abs, bool recu
     }
   }
   return "";
+}
+
+// What is already inside a directory that just appeared under a recursive
+// watch. Its watch is added only when its own creation is read, so what was
+// made in it before then (mkdir -p a/b && touch a/b/f) raised no event:
+// these are reported as created. At most `limit` entries.
+struct Existing {
+  std::string path;
+  bool is_dir = false;
+  std::int64_t size = 0;
+};
+void existing_entries(int root, const std::string& abs, std::vector<Existing>& out,
+                      std::size_t limit) {
+  int fd = open_in_root(root, abs, O_PATH | O_DIRECTORY);
+  if (fd < 0) return;
+  Fd target(fd);
+  Fd reading(::openat(target.get(), ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!reading) return;
+  std::vector<std::string> names;
+  try {
+    names = read_names(std::move(reading), abs);
+  } catch (const FsError&) {
+    return;
+  }
+  for (const std::string& name : names) {
+    if (out.size() >= limit) return;
+    auto child = lstat_at(target.get(), name);
+    if (!child) continue;
+    const bool is_dir = S_ISDIR(child->st_mode);
+    out.push_back(
+        {join(abs, name), is_dir, is_dir ? 0 : static_cast<std::int64_t>(child->st_size)});
+    if (is_dir) existing_entries(root, join(abs, name), out, limit);
+  }
 }
 
 std::string event_message(const std::string& path, const char* kind, bool is_dir,
@@ -1532,6 +1568,16 @@ asio::awaitable<void> FsApi::watch(HttpExchange& exchange, std::shared_ptr<Machi
         add_watches(root, inotify, path, true, state->watches);  // a new directory, small
       }
       std::string message = event_message(path, kind, is_dir, size);
+      if (rec_watch && is_dir && (ev->mask & (IN_CREATE | IN_MOVED_TO))) {
+        messages.push_back(std::move(message));
+        std::vector<Existing> inside;
+        existing_entries(root, path, inside, kMaxExistingEvents);
+        for (const auto& e : inside) {
+          messages.push_back(event_message(e.path, "create", e.is_dir, e.size));
+        }
+        last.clear();
+        continue;
+      }
       // A burst of writes to one file is one event per read of the queue.
       std::string key = std::string(kind) + "\n" + path;
       if (key == last && std::string_view(kind) == "write") continue;
