@@ -36,7 +36,7 @@ check:
 	tests/fuzz/run.sh $(FUZZ_BUILD) $(FUZZ_SECONDS) $(JOBS)
 
 demo: build
-	$(BUILD)/spritescript run scripts/examples/nightly.lua --demo
+	$(BUILD)/spritescript run scripts/examples/nightly.lua nightly-demo- $(BUILD)/nightly-receipt.json --demo
 
 install: build
 	cmake --install $(BUILD) --prefix $(PREFIX)
