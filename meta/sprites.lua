@@ -86,10 +86,10 @@ function sprites.get(name) end
 ---@return sprites.Sprite sprite # a handle (`info` is nil)
 function sprites.sprite(name) end
 
----Lists the sprites (every page), optionally those whose name starts with `prefix`.
----@param prefix? string a name prefix
+---Lists the sprites (every page): those whose name starts with `prefix`, and with `labels` those carrying every label given.
+---@param filter? string|{prefix: string?, labels: string[]?} a name prefix, or `{prefix=, labels=}`
 ---@return sprites.Sprite[] sprites # the sprites
-function sprites.list(prefix) end
+function sprites.list(filter) end
 
 ---Deletes a sprite by name.
 ---@param name string the sprite's name

@@ -89,9 +89,29 @@ function M.get(name)
 end
 
 -- sprites.list(prefix) -> array of sprites (every page)
-function M.list(prefix)
+-- sprites.list(prefix) or sprites.list{prefix=, labels={...}} -> array of
+-- sprites (every page); with labels, those carrying every one of them.
+function M.list(filter)
+  local prefix, labels = filter, nil
+  if type(filter) == "table" then
+    check_options("sprites.list", filter, set("prefix", "labels"))
+    prefix, labels = filter.prefix, filter.labels
+    if labels ~= nil and type(labels) ~= "table" then
+      errors.raise("usage", "sprites.list: labels must be an array of strings", nil, 2)
+    end
+  elseif filter ~= nil and type(filter) ~= "string" then
+    errors.raise("usage", "sprites.list: expected a prefix or {prefix=, labels=}", nil, 2)
+  end
   local out = {}
-  for i, info in ipairs(call("list sprites", client.list(prefix or ""))) do out[i] = sprite_of(info) end
+  for _, info in ipairs(call("list sprites", client.list(prefix or ""))) do
+    local keep = true
+    for _, wanted in ipairs(labels or {}) do
+      local has = false
+      for _, label in ipairs(info.labels or {}) do has = has or label == wanted end
+      keep = keep and has
+    end
+    if keep then out[#out + 1] = sprite_of(info) end
+  end
   return out
 end
 
