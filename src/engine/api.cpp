@@ -123,6 +123,16 @@ HttpResponse api_error(int status, std::string code, std::string message) {
   return {status, proto::error_body(e)};
 }
 
+std::optional<HttpResponse> websocket_refusal(const HttpRequest& request, const std::string& what) {
+  if (request.method != "GET") {
+    return api_error(405, "method_not_allowed", request.method + " is not allowed on " + what);
+  }
+  if (!request.websocket) {
+    return api_error(400, "websocket_required", what + " needs a WebSocket upgrade");
+  }
+  return std::nullopt;
+}
+
 Api::Api(Store& store, std::string token, std::uint16_t port, Fleet* fleet)
     : store_(store),
       token_(std::move(token)),

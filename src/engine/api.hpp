@@ -8,6 +8,7 @@
 #include <boost/json/object.hpp>
 
 #include <cstdint>
+#include <optional>
 #include <string>
 
 #include "engine/checkpoints.hpp"
@@ -25,6 +26,11 @@ class Fleet;
 
 // A JSON error response ({"error","message"}, spec §1.6).
 HttpResponse api_error(int status, std::string code, std::string message);
+
+// For an endpoint served only over a WebSocket (`what`, e.g. "the proxy
+// (spec §9)"): 405 for another method than GET, 400 for a GET that is not
+// an upgrade; nullopt when the request is a WebSocket upgrade.
+std::optional<HttpResponse> websocket_refusal(const HttpRequest& request, const std::string& what);
 
 class Api {
  public:

@@ -430,14 +430,8 @@ asio::awaitable<void> PortMonitor::serve(HttpExchange& exchange, const proto::Ta
     co_await exchange.respond(api_error(404, "not_found", "no such ports endpoint"));
     co_return;
   }
-  if (request.method != "GET") {
-    co_await exchange.respond(
-        api_error(405, "method_not_allowed", request.method + " is not allowed on ports/watch"));
-    co_return;
-  }
-  if (!request.websocket) {
-    co_await exchange.respond(
-        api_error(400, "websocket_required", "ports/watch needs a WebSocket upgrade (spec §6)"));
+  if (auto refusal = websocket_refusal(request, "ports/watch (spec §6)")) {
+    co_await exchange.respond(std::move(*refusal));
     co_return;
   }
   Headers headers;

@@ -290,14 +290,8 @@ asio::awaitable<void> ProxyApi::serve(HttpExchange& exchange, const proto::Targe
     co_await exchange.respond(api_error(404, "not_found", "no such proxy endpoint"));
     co_return;
   }
-  if (request.method != "GET") {
-    co_await exchange.respond(
-        api_error(405, "method_not_allowed", request.method + " is not allowed on proxy"));
-    co_return;
-  }
-  if (!request.websocket) {
-    co_await exchange.respond(
-        api_error(400, "websocket_required", "the proxy needs a WebSocket upgrade (spec §9)"));
+  if (auto refusal = websocket_refusal(request, "the proxy (spec §9)")) {
+    co_await exchange.respond(std::move(*refusal));
     co_return;
   }
   auto hold = fleet_.hold(name);  // the sprite stays awake while the tunnel is up
