@@ -20,8 +20,12 @@
 #include "client_support.hpp"
 #include "engine.hpp"
 #include "process.hpp"
+#include "test_data.hpp"
 
 namespace {
+
+using e2e::echo_server;
+using e2e::random_bytes;
 
 namespace asio = boost::asio;
 using namespace spritescript;
@@ -44,33 +48,6 @@ client::Error error_of(asio::io_context& io, asio::awaitable<T> work) {
   }
   FAIL("the call succeeded; an error was expected");
   return client::Error(ErrorKind::api, "unreachable");
-}
-
-std::string random_bytes(std::size_t n, unsigned seed) {
-  std::mt19937 gen(seed);
-  std::string out(n, '\0');
-  for (auto& c : out) c = static_cast<char>(gen() & 0xff);
-  return out;
-}
-
-// A TCP echo server on 127.0.0.1:PORT, one thread per connection.
-std::string echo_server(int port) {
-  return "import socket, threading\n"
-         "s = socket.socket()\n"
-         "s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\n"
-         "s.bind(('127.0.0.1', " +
-         std::to_string(port) +
-         "))\n"
-         "s.listen(16)\n"
-         "def serve(c):\n"
-         "    while True:\n"
-         "        d = c.recv(65536)\n"
-         "        if not d: break\n"
-         "        c.sendall(d)\n"
-         "    c.close()\n"
-         "while True:\n"
-         "    c, _ = s.accept()\n"
-         "    threading.Thread(target=serve, args=(c,), daemon=True).start()\n";
 }
 
 // Every byte the target sends until it closes the tunnel.

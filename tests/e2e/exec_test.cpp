@@ -24,9 +24,12 @@
 #include "engine.hpp"
 #include "json_support.hpp"
 #include "process.hpp"
+#include "test_data.hpp"
 #include "ws_client.hpp"
 
 namespace {
+
+using e2e::random_bytes;
 
 namespace json = boost::json;
 using Catch::Matchers::Contains;
@@ -93,13 +96,6 @@ std::string frame(char stream, std::string_view payload = {}) {
   f += stream;
   f.append(payload);
   return f;
-}
-
-std::string random_bytes(std::size_t n, unsigned seed) {
-  std::mt19937 gen(seed);
-  std::string out(n, '\0');
-  for (auto& c : out) c = static_cast<char>(gen() & 0xff);
-  return out;
 }
 
 // The query of a new exec: one cmd per argv element, path = argv[0] (as the

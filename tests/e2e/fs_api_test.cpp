@@ -24,9 +24,12 @@
 #include "engine.hpp"
 #include "json_support.hpp"
 #include "process.hpp"
+#include "test_data.hpp"
 #include "ws_client.hpp"
 
 namespace {
+
+using e2e::random_bytes;
 
 namespace json = boost::json;
 namespace fs = std::filesystem;
@@ -41,13 +44,6 @@ const auto num = e2e::int_field;
 
 std::string enc(const std::string& s) {
   return e2e::url_encode(s);
-}
-
-std::string random_bytes(std::size_t n, unsigned seed) {
-  std::mt19937 gen(seed);
-  std::string out(n, '\0');
-  for (auto& c : out) c = static_cast<char>(gen() & 0xff);
-  return out;
 }
 
 std::string read_host_file(const fs::path& p) {

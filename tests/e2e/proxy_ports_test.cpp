@@ -18,9 +18,13 @@
 #include "engine.hpp"
 #include "json_support.hpp"
 #include "process.hpp"
+#include "test_data.hpp"
 #include "ws_client.hpp"
 
 namespace {
+
+using e2e::echo_server;
+using e2e::random_bytes;
 
 namespace json = boost::json;
 using Catch::Matchers::Contains;
@@ -35,13 +39,6 @@ constexpr auto kHangGuard = std::chrono::seconds(60);
 using e2e::parse_object;
 const auto str = e2e::string_field;
 const auto num = e2e::int_field;
-
-std::string random_bytes(std::size_t n, unsigned seed) {
-  std::mt19937 gen(seed);
-  std::string out(n, '\0');
-  for (auto& c : out) c = static_cast<char>(gen() & 0xff);
-  return out;
-}
 
 void create_sprite(Engine& engine, const std::string& name) {
   REQUIRE_THAT(engine.call("POST", "/v1/sprites", R"({"name":")" + name + R"("})"),
@@ -68,26 +65,6 @@ int run(Engine& engine, const std::string& sprite, const std::vector<std::string
   REQUIRE(b.size() >= 2);
   REQUIRE(b[b.size() - 2] == 3);
   return static_cast<unsigned char>(b.back());
-}
-
-// A TCP echo server on 127.0.0.1:PORT, one thread per connection.
-std::string echo_server(int port) {
-  return "import socket, threading\n"
-         "s = socket.socket()\n"
-         "s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\n"
-         "s.bind(('127.0.0.1', " +
-         std::to_string(port) +
-         "))\n"
-         "s.listen(16)\n"
-         "def serve(c):\n"
-         "    while True:\n"
-         "        d = c.recv(65536)\n"
-         "        if not d: break\n"
-         "        c.sendall(d)\n"
-         "    c.close()\n"
-         "while True:\n"
-         "    c, _ = s.accept()\n"
-         "    threading.Thread(target=serve, args=(c,), daemon=True).start()\n";
 }
 
 // A process running in a sprite for as long as this object lives (its exec
