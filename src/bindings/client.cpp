@@ -1504,6 +1504,9 @@ struct TunnelHandle {
   static constexpr const char* kTypeName = "spritescript.client.tunnel";
   std::shared_ptr<Client> client;  // outlives the connection
   std::shared_ptr<client::Tunnel> tunnel;
+  // Set by close() at once: the client's close runs in the background, and
+  // a read right after it must already see the end.
+  bool closed = false;
 };
 
 asio::awaitable<Pusher> open_tunnel(std::shared_ptr<Client> c, std::string name, int port,
@@ -1555,7 +1558,8 @@ asio::awaitable<Pusher> tunnel_read(std::shared_ptr<client::Tunnel> tunnel) {
 
 // tunnel:read() -> op: the next bytes, nil at the end
 int l_tunnel_read(lua_State* L) {
-  return start_op(L, tunnel_read(check_tunnel(L).tunnel));
+  TunnelHandle& t = check_tunnel(L);
+  return start_op(L, tunnel_read(t.closed ? nullptr : t.tunnel));
 }
 
 asio::awaitable<Pusher> tunnel_write(std::shared_ptr<client::Tunnel> tunnel, std::string data) {
@@ -1578,6 +1582,7 @@ asio::awaitable<void> close_tunnel(std::shared_ptr<client::Tunnel> tunnel) {
 // a pending read ends)
 int l_tunnel_close(lua_State* L) {
   TunnelHandle& t = check_tunnel(L);
+  t.closed = true;
   if (t.tunnel && !t.tunnel->closed()) {
     asio::co_spawn(state_of(L).io, close_tunnel(t.tunnel), asio::detached);
   }
@@ -1591,7 +1596,7 @@ int l_tunnel_info(lua_State* L) {
   set_string(L, "target", t.tunnel->target());
   set_number(L, "bytes_read", static_cast<double>(t.tunnel->bytes_read()));
   set_number(L, "bytes_written", static_cast<double>(t.tunnel->bytes_written()));
-  lua_pushboolean(L, t.tunnel->closed());
+  lua_pushboolean(L, t.closed || t.tunnel->closed());
   lua_setfield(L, -2, "closed");
   return 1;
 }

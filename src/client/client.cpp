@@ -953,7 +953,8 @@ Tunnel::~Tunnel() {
 }
 
 asio::awaitable<std::optional<std::string>> Tunnel::read() {
-  while (!ended_) {
+  // After close() nothing more is delivered, not even what was buffered.
+  while (!ended_ && !closed_) {
     std::optional<WebSocket::Message> message;
     std::optional<Error> broke;
     try {
@@ -973,6 +974,7 @@ asio::awaitable<std::optional<std::string>> Tunnel::read() {
       throw Error(ErrorKind::network, op_ + ": the connection to the target failed (close code " +
                                           std::to_string(code) + ")");
     }
+    if (closed_) break;                                       // closed while this read waited
     if (!message->binary || message->data.empty()) continue;  // text is ignored (§9)
     bytes_read_ += message->data.size();
     co_return std::move(message->data);
