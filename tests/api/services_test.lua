@@ -16,14 +16,6 @@ local function types(events)
   return table.concat(out, ",")
 end
 
--- Waits (polling) until check() is true, for `seconds` at most.
-local function eventually(seconds, check, what)
-  local deadline = sprites.now() + seconds
-  while not check() do
-    if sprites.now() > deadline then error("timed out waiting for " .. what, 2) end
-    sprites.sleep(0.1)
-  end
-end
 
 T.test("a service's life: create with events, list, logs, stop, start, restart, signal, delete", function()
   local s = fresh("svc-life")
@@ -71,7 +63,7 @@ T.test("a service's life: create with events, list, logs, stop, start, restart, 
   T.ok(s:service("web").state.pid ~= pid, "a new process")
   -- a TERM counts as a crash: restarted after the backoff
   s:signal_service("web", "TERM")
-  eventually(5, function()
+  T.eventually(5, function()
     local st = s:service("web").state
     return st.status == "running" and st.restart_count >= 1
   end, "the restart after the signal")

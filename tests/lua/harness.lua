@@ -66,6 +66,16 @@ function M.raises(kind, fn, ...)
   return err
 end
 
+-- Waits (polling every `interval` seconds, default 0.05) until check() is
+-- true; fails naming `what` after `seconds`.
+function M.eventually(seconds, check, what, interval)
+  local deadline = sprites.now() + seconds
+  while not check() do
+    if sprites.now() > deadline then fail("timed out waiting for " .. what, 2) end
+    sprites.sleep(interval or 0.05)
+  end
+end
+
 function M.done()
   local passed, failed = 0, 0
   for _, t in ipairs(tests) do
