@@ -143,7 +143,9 @@ Api::Api(Store& store, std::string token, std::uint16_t port, Fleet* fleet)
       fs_(fleet ? std::make_unique<FsApi>(*fleet, store) : nullptr),
       services_(fleet ? std::make_unique<ServicesApi>(*fleet, store) : nullptr),
       ports_(fleet ? std::make_unique<PortMonitor>(*fleet) : nullptr),
-      proxy_(fleet ? std::make_unique<ProxyApi>(*fleet) : nullptr) {
+      proxy_(fleet ? std::make_unique<ProxyApi>(*fleet) : nullptr),
+      network_policies_(store),
+      policies_(store, network_policies_) {
   if (exec_) exec_->set_ports(ports_.get());
 }
 
@@ -259,6 +261,10 @@ asio::awaitable<void> Api::serve(HttpExchange& exchange) {
   }
   if (seg[3] == "proxy") {
     co_await proxy_->serve(exchange, *target, name);
+    co_return;
+  }
+  if (seg[3] == "policy") {
+    co_await exchange.respond(policies_.handle(request, *target, name));
     co_return;
   }
   if (seg[3] == "ports") {

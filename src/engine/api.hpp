@@ -15,6 +15,7 @@
 #include "engine/exec_api.hpp"
 #include "engine/fs_api.hpp"
 #include "engine/http_server.hpp"
+#include "engine/policy_api.hpp"
 #include "engine/ports.hpp"
 #include "engine/proxy_api.hpp"
 #include "engine/services.hpp"
@@ -56,6 +57,8 @@ class Api {
   std::unique_ptr<ServicesApi> services_;
   std::unique_ptr<PortMonitor> ports_;
   std::unique_ptr<ProxyApi> proxy_;
+  NetworkPolicies network_policies_;
+  PolicyApi policies_;
 };
 
 }  // namespace spritescript::engine

@@ -109,7 +109,8 @@ void name_the_host(const std::string& hostname) {
 }
 
 // /.sprite: what the runtime shows the sprite about itself, read-only:
-// its checkpoints (spec §7) and its services' logs (spec §11).
+// its checkpoints (spec §7), its services' logs (spec §11) and its
+// policies (spec §8.1: /.sprite/policy/network.json).
 void mount_sprite_dir(const fs::path& sprite, const fs::path& target) {
   make_dir(target);
   mount_or_fail("tmpfs", target, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755,size=64k");
@@ -121,6 +122,7 @@ void mount_sprite_dir(const fs::path& sprite, const fs::path& target) {
   };
   show(sprite_dir::checkpoints(sprite), target / "checkpoints");
   show(sprite_dir::service_logs(sprite), target / "logs" / "services");
+  show(sprite_dir::policy(sprite), target / "policy");
   mount_or_fail(nullptr, target, nullptr, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV);
 }
 

@@ -28,4 +28,11 @@ inline fs::path service_logs(const fs::path& dir) {
   return dir / "logs" / "services";
 }
 
+// The sprite's policies (network.json, privileges.json, resources.json):
+// sprite configuration, not disk, so a restore leaves them as they are;
+// read-only in the sprite at /.sprite/policy.
+inline fs::path policy(const fs::path& dir) {
+  return dir / "policy";
+}
+
 }  // namespace spritescript::engine::sprite_dir

@@ -3,7 +3,10 @@
 
 #include <chrono>
 
+#include <boost/json.hpp>
+
 #include "proto/api_error.hpp"
+#include "proto/network_policy.hpp"
 #include "proto/signals.hpp"
 #include "proto/values.hpp"
 
@@ -145,4 +148,91 @@ TEST_CASE("signal names are read with or without SIG, in any case, or as numbers
   CHECK(signal_name(15) == "SIGTERM");
   CHECK(signal_name(2) == "SIGINT");
   CHECK(signal_name(40) == "SIG40");
+}
+
+namespace {
+
+proto::NetworkPolicy policy_of(const char* json_text) {
+  std::string error;
+  auto policy = proto::parse_network_policy(boost::json::parse(json_text), error);
+  INFO(error);
+  REQUIRE(policy);
+  return *policy;
+}
+
+std::string policy_error(const char* json_text) {
+  std::string error;
+  auto policy = proto::parse_network_policy(boost::json::parse(json_text), error);
+  CHECK_FALSE(policy);
+  return error;
+}
+
+}  // namespace
+
+TEST_CASE("a network policy: the most specific rule decides", "[proto][policy]") {
+  auto policy = policy_of(R"({"rules":[
+    {"domain":"*","action":"deny"},
+    {"domain":"*.example.com","action":"allow"},
+    {"domain":"bad.example.com","action":"deny"},
+    {"domain":"*.private.example.com","action":"deny"},
+    {"domain":"open.private.example.com","action":"allow"}]})");
+  CHECK(proto::decide(policy, "a.example.com").allowed);
+  CHECK(proto::decide(policy, "deep.a.example.com").allowed);
+  CHECK(proto::decide(policy, "A.Example.COM.").allowed);
+  CHECK_FALSE(proto::decide(policy, "example.com").allowed);  // "*." is below, not the name
+  CHECK_FALSE(proto::decide(policy, "bad.example.com").allowed);
+  CHECK(proto::decide(policy, "x.bad.example.com").allowed);
+  CHECK_FALSE(proto::decide(policy, "x.private.example.com").allowed);
+  CHECK(proto::decide(policy, "open.private.example.com").allowed);
+  CHECK_FALSE(proto::decide(policy, "other.org").allowed);
+  CHECK(proto::decide(policy, "a.example.com").rule == "*.example.com");
+  CHECK(proto::decide(policy, "other.org").rule == "*");
+}
+
+TEST_CASE("a network policy: no match denies, no rules allows, deny wins a tie",
+          "[proto][policy]") {
+  auto allow_one = policy_of(R"({"rules":[{"domain":"github.com","action":"allow"}]})");
+  CHECK(proto::decide(allow_one, "github.com").allowed);
+  CHECK_FALSE(proto::decide(allow_one, "api.github.com").allowed);
+  CHECK(proto::decide(allow_one, "api.github.com").rule.empty());
+  CHECK(proto::decide(policy_of(R"({"rules":[]})"), "anything.test").allowed);
+  auto tie = policy_of(R"({"rules":[{"domain":"x.test","action":"deny"},
+                                    {"domain":"x.test","action":"allow"}]})");
+  CHECK_FALSE(proto::decide(tie, "x.test").allowed);
+  auto tie_reversed = policy_of(R"({"rules":[{"domain":"x.test","action":"allow"},
+                                             {"domain":"x.test","action":"deny"}]})");
+  CHECK_FALSE(proto::decide(tie_reversed, "x.test").allowed);
+}
+
+TEST_CASE("a network policy: include defaults allows the common dev hosts", "[proto][policy]") {
+  auto policy = policy_of(R"({"rules":[{"include":"defaults"},
+                                       {"domain":"registry.npmjs.org","action":"deny"}]})");
+  CHECK(proto::decide(policy, "github.com").allowed);
+  CHECK(proto::decide(policy, "raw.githubusercontent.com").allowed);
+  CHECK(proto::decide(policy, "pypi.org").allowed);
+  CHECK(proto::decide(policy, "api.anthropic.com").allowed);
+  CHECK_FALSE(proto::decide(policy, "registry.npmjs.org").allowed);  // exact beats *.npmjs.org
+  CHECK_FALSE(proto::decide(policy, "evil.test").allowed);
+  // Round trip: the include stays an include.
+  CHECK(boost::json::serialize(proto::to_json(policy)) ==
+        R"({"rules":[{"include":"defaults"},{"domain":"registry.npmjs.org","action":"deny"}]})");
+}
+
+TEST_CASE("invalid network policies say which rule and what is wrong", "[proto][policy]") {
+  CHECK(policy_error(R"([])").find("JSON object") != std::string::npos);
+  CHECK(policy_error(R"({})").find("\"rules\"") != std::string::npos);
+  CHECK(policy_error(R"({"rules":[{"domain":"a.test"}]})").find("rule 0: action") == 0);
+  CHECK(policy_error(R"({"rules":[{"include":"defaults"},{"include":"all"}]})")
+            .find("rule 1: unknown include") == 0);
+  CHECK(policy_error(R"({"rules":[{"domain":"a.test","include":"defaults"}]})").find("both") !=
+        std::string::npos);
+  CHECK(policy_error(R"({"rules":[{"action":"allow"}]})").find("needs") != std::string::npos);
+  for (const char* bad : {"a..test", "*a.test", "a.*.test", "a test", "-", "**", "*.", ""}) {
+    INFO(bad);
+    std::string text = std::string(R"({"rules":[{"action":"allow","domain":")") + bad + "\"}]}";
+    std::string error;
+    CHECK_FALSE(proto::parse_network_policy(boost::json::parse(text), error));
+  }
+  CHECK(proto::normalize_host("Allowed.Test.") == "allowed.test");
+  CHECK(proto::normalize_host("bad host").empty());
 }
