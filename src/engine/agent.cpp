@@ -78,7 +78,7 @@ std::string resolve(const std::string& path, const std::string& search) {
 
 // In the forked child: never returns. Errors go to the process's stderr the
 // way a shell reports them, with the shell's exit codes (126, 127).
-[[noreturn]] void exec_child(const SpawnRequest& r, const std::string& home) {
+[[noreturn]] void exec_child(const SpawnRequest& r, const std::string& home, bool isolated) {
   sigset_t none;
   sigemptyset(&none);
   ::sigprocmask(SIG_SETMASK, &none, nullptr);
@@ -104,6 +104,12 @@ std::string resolve(const std::string& path, const std::string& search) {
   if (!has("USER")) env.emplace_back("USER=sprite");
   if (!has("LANG")) env.push_back("LANG=C.UTF-8");
   if (r.tty && !has("TERM")) env.push_back("TERM=xterm-256color");
+  if (isolated) {  // the way out is the engine's proxy (docs/networking.md)
+    for (const char* const* e = sandbox::proxy_environment(); *e; ++e) {
+      std::string entry = *e;
+      if (!has(entry.substr(0, entry.find('=')).c_str())) env.push_back(entry);
+    }
+  }
   std::string search = kDefaultPath;
   for (const auto& e : env) {
     if (e.rfind("PATH=", 0) == 0) search = e.substr(5);
@@ -127,9 +133,15 @@ std::string resolve(const std::string& path, const std::string& search) {
 class Agent {
  public:
   // `root`: the sprite's root as the filesystem API sees it; its descriptor
-  // goes to the engine with "ready".
-  Agent(int socket, std::string home, std::string root, bool isolated)
-      : socket_(socket), home_(std::move(home)), root_(std::move(root)), isolated_(isolated) {}
+  // goes to the engine with "ready", followed by the egress sockets (owned
+  // here until then) when the sprite is isolated.
+  Agent(int socket, std::string home, std::string root, bool isolated,
+        sandbox::EgressSockets egress = {})
+      : socket_(socket),
+        home_(std::move(home)),
+        root_(std::move(root)),
+        isolated_(isolated),
+        egress_(egress) {}
 
   int run() {
     sigset_t mask;
@@ -145,9 +157,12 @@ class Agent {
                                              std::string(std::strerror(errno))}});
       return 1;
     }
+    std::vector<int> handed_over = {root};
+    if (egress_.proxy >= 0) handed_over.insert(handed_over.end(), {egress_.proxy, egress_.dns});
     protocol::send(socket_, {{"event", "ready"}, {"pid", static_cast<std::int64_t>(::getpid())}},
-                   {root});
-    ::close(root);
+                   handed_over);
+    // Closed here: no process in the sprite holds them (nor can accept on them).
+    for (int fd : handed_over) ::close(fd);
     for (;;) {
       pollfd fds[2] = {{socket_, POLLIN, 0}, {sigfd, POLLIN, 0}};
       if (::poll(fds, 2, -1) < 0) {
@@ -288,7 +303,7 @@ class Agent {
       } else {
         for (int fd = 0; fd < 3; ++fd) ::dup2(child_ends[static_cast<std::size_t>(fd)], fd);
       }
-      exec_child(r, home_);
+      exec_child(r, home_, isolated_);
     }
     for (int fd : child_ends) ::close(fd);
     sessions_.insert(pid);
@@ -353,6 +368,7 @@ class Agent {
   std::string home_;
   std::string root_;
   bool isolated_;
+  sandbox::EgressSockets egress_;
   std::set<pid_t> sessions_;
 };
 
@@ -379,13 +395,15 @@ int agent_main(const AgentOptions& options) {
     return 1;
   }
   if (child == 0) {
+    sandbox::EgressSockets egress;
     try {
       sandbox::enter_sprite_root({options.sprite_dir, options.hostname});
+      egress = sandbox::open_egress_sockets();
     } catch (const std::exception& e) {
       protocol::send(options.socket_fd, {{"event", "failed"}, {"error", e.what()}});
       return 1;
     }
-    return Agent(options.socket_fd, "/home/sprite", "/", true).run();
+    return Agent(options.socket_fd, "/home/sprite", "/", true, egress).run();
   }
   // The outer agent: keeps nothing open, waits for PID 1 and ends with it.
   ::close(options.socket_fd);

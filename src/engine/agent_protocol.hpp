@@ -22,6 +22,9 @@
 //   {"event":"ready","pid":HOST_PID} + fd [root]   the sandbox is up; `root`
 //                                                  is its / (O_PATH), for
 //                                                  the filesystem API
+//       + fds [root, proxy, dns] when isolated:    the egress sockets, bound
+//                                                  in the sandbox's network
+//                                                  namespace (sandbox.hpp)
 //   {"event":"failed","error":MESSAGE}             it could not be set up
 //   {"event":"exit","pid":PID,"code":C}            a spawned process ended
 //                                                  (C = status, or 128+signo)

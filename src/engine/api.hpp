@@ -39,6 +39,8 @@ class Api {
   Api(Store& store, std::string token, std::uint16_t port, Fleet* fleet = nullptr);
 
   HttpResponse handle(const HttpRequest& request);
+  // What the egress path enforces (egress.hpp).
+  NetworkPolicies& network_policies() { return network_policies_; }
   asio::awaitable<void> serve(HttpExchange& exchange);
 
  private:

@@ -22,6 +22,7 @@
 #include <thread>
 
 #include "engine/api.hpp"
+#include "engine/egress.hpp"
 #include "engine/fleet.hpp"
 #include "engine/http_server.hpp"
 #include "engine/store.hpp"
@@ -186,6 +187,12 @@ int serve(const ServeOptions& options) {
                  "spritescript serve: WARNING: --sandbox=none: sprites run as plain host "
                  "processes with your user's full access; nothing is isolated\n");
   }
+  std::string resolve_error;
+  auto egress_options = Egress::parse_options(options.resolve, resolve_error);
+  if (!egress_options) {
+    std::fprintf(stderr, "spritescript serve: %s\n", resolve_error.c_str());
+    return 2;
+  }
   std::string token = options.token.empty() ? load_or_create_token(state_dir) : options.token;
   std::error_code stale;
   fs::remove(state_dir / "engine.json", stale);  // left by an engine that was killed
@@ -208,6 +215,7 @@ int serve(const ServeOptions& options) {
     return 1;
   }
   api = std::make_unique<Api>(store, token, server->port(), &fleet);
+  Egress egress(fleet, api->network_policies(), std::move(*egress_options));
 
   if (host != "127.0.0.1" && host != "::1" && host != "localhost") {
     std::fprintf(stderr,

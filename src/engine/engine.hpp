@@ -2,6 +2,7 @@
 #pragma once
 
 #include <string>
+#include <vector>
 
 namespace spritescript::engine {
 
@@ -13,6 +14,9 @@ struct ServeOptions {
   std::string idle_timeout = "30s";    // running -> warm (Go duration)
   std::string cold_timeout = "10m";    // warm -> cold
   int auto_checkpoints = 3;            // kept per sprite; 0: none taken
+  // "NAME=IP[,IP...]": what sprites' lookups of NAME answer, and where their
+  // proxy connections to it go, even on the host's loopback (tests).
+  std::vector<std::string> resolve;
 };
 
 // Runs until SIGINT or SIGTERM; returns the process exit code. Prints one

@@ -166,6 +166,7 @@ asio::awaitable<std::shared_ptr<Machine>> Fleet::wake(const std::string& name) {
   rt.last_running_at = proto::format_rfc3339(std::chrono::system_clock::now());
   notify(name);
   update_idle(name);
+  if (on_machine_up) on_machine_up(name, machine);
   if (on_started) on_started(name, machine);
   co_return machine;
 }

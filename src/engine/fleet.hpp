@@ -109,6 +109,10 @@ class Fleet {
   // Called when an idle sprite has just been paused (running -> warm).
   std::function<void(const std::string& name)> on_paused;
 
+  // Called first when a sprite's sandbox has started from cold, before
+  // on_started: the egress path attaches here, so services have a network.
+  std::function<void(const std::string& name, const std::shared_ptr<Machine>& machine)>
+      on_machine_up;
   // Called after a sprite's sandbox started from cold (services start here).
   std::function<void(const std::string& name, const std::shared_ptr<Machine>& machine)> on_started;
   // Stops every sandbox (the engine is shutting down).

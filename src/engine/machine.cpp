@@ -18,6 +18,7 @@
 #include <csignal>
 #include <cstring>
 #include <stdexcept>
+#include <utility>
 
 #include "engine/agent_protocol.hpp"
 
@@ -66,6 +67,20 @@ Machine::Machine(const asio::any_io_executor& ex, int socket, pid_t agent_pid)
 Machine::~Machine() {
   stop();
   if (root_fd_ >= 0) ::close(root_fd_);
+  if (egress_.proxy >= 0) ::close(egress_.proxy);
+  if (egress_.dns >= 0) ::close(egress_.dns);
+}
+
+Machine::EgressFds Machine::take_egress_fds() {
+  return std::exchange(egress_, EgressFds{});
+}
+
+void Machine::also_on_down(std::function<void()> callback) {
+  if (socket_ < 0) {
+    callback();
+    return;
+  }
+  down_callbacks_.push_back(std::move(callback));
 }
 
 asio::awaitable<std::shared_ptr<Machine>> Machine::start(asio::any_io_executor ex, Config config) {
@@ -100,8 +115,9 @@ asio::awaitable<std::shared_ptr<Machine>> Machine::start(asio::any_io_executor e
   machine->ready_.reset();
   const auto* event = ready->message.if_contains("event");
   if (ready->done && event && event->is_string() && event->as_string() == "ready" &&
-      ready->fds.size() == 1) {
+      (ready->fds.size() == 1 || ready->fds.size() == 3)) {
     machine->root_fd_ = ready->fds[0];
+    if (ready->fds.size() == 3) machine->egress_ = {ready->fds[1], ready->fds[2]};
     ready->fds.clear();
     co_return machine;
   }
@@ -335,6 +351,9 @@ void Machine::went_down() {
     on_down = nullptr;
     down();
   }
+  auto callbacks_down = std::move(down_callbacks_);
+  down_callbacks_.clear();
+  for (auto& callback : callbacks_down) callback();
 }
 
 }  // namespace spritescript::engine

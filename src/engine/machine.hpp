@@ -76,6 +76,15 @@ class Machine : public std::enable_shared_from_this<Machine> {
   // destroyed, even after the sandbox went down, so an operation in flight
   // never sees the number reused.
   int root_fd() const { return root_fd_; }
+  // The egress sockets the agent opened in the sandbox (sandbox.hpp), once:
+  // the caller owns them. {-1, -1} with --sandbox=none, or when taken.
+  struct EgressFds {
+    int proxy = -1;
+    int dns = -1;
+  };
+  EgressFds take_egress_fds();
+  // Called when the sandbox goes away, after on_down (any number).
+  void also_on_down(std::function<void()> callback);
 
   // Called once with the exit code when process `pid` ends (at once when it
   // already ended): 0-255, or 128+signo for a signal.
@@ -99,6 +108,8 @@ class Machine : public std::enable_shared_from_this<Machine> {
   int socket_;
   pid_t agent_pid_;
   int root_fd_ = -1;
+  EgressFds egress_;
+  std::vector<std::function<void()>> down_callbacks_;
   struct Watcher;
   std::unique_ptr<Watcher> watcher_;
   std::int64_t next_request_ = 1;

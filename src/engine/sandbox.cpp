@@ -1,8 +1,10 @@
 #include "engine/sandbox.hpp"
 
+#include <arpa/inet.h>
 #include <fcntl.h>
 #include <linux/sched.h>
 #include <net/if.h>
+#include <netinet/in.h>
 #include <sched.h>
 #include <sys/ioctl.h>
 #include <sys/mount.h>
@@ -106,6 +108,55 @@ void name_the_host(const std::string& hostname) {
   std::ofstream("/etc/hostname", std::ios::trunc) << hostname << "\n";
   std::ofstream("/etc/hosts", std::ios::trunc) << "127.0.0.1\tlocalhost\n127.0.1.1\t" << hostname
                                                << "\n::1\tlocalhost ip6-localhost ip6-loopback\n";
+}
+
+// /etc/resolv.conf names the engine's resolver. The file in /etc may belong
+// to a host user the namespace cannot map, so ours is mounted over it (or,
+// when it links into /run, written there: /run is the sprite's own tmpfs).
+void point_resolver_at_engine(const fs::path& root) {
+  const std::string text = std::string("# spritescript: the local engine's resolver; it applies ") +
+                           "the sprite's network policy\nnameserver " + kEgressAddress +
+                           "\noptions edns0\n";
+  const fs::path conf = root / "etc" / "resolv.conf";
+  std::error_code ec;
+  auto status = fs::symlink_status(conf, ec);
+  if (!ec && fs::is_symlink(status)) {
+    fs::path target = fs::read_symlink(conf, ec);
+    if (!ec && target.string().starts_with("/run/")) {
+      make_dir((root / target.relative_path()).parent_path());
+      std::ofstream(root / target.relative_path(), std::ios::trunc) << text;
+      return;
+    }
+  }
+  const fs::path ours = root / "run" / "spritescript" / "resolv.conf";
+  make_dir(ours.parent_path());
+  std::ofstream(ours, std::ios::trunc) << text;
+  if (!fs::exists(conf, ec)) {
+    int fd = ::open(conf.c_str(), O_CREAT | O_WRONLY | O_CLOEXEC, 0644);
+    if (fd < 0) fail("cannot create /etc/resolv.conf");
+    ::close(fd);
+  }
+  mount_or_fail(ours.c_str(), conf, nullptr, MS_BIND);
+}
+
+int bound_socket(int type, int port) {
+  int s = ::socket(AF_INET, type | SOCK_CLOEXEC, 0);
+  if (s < 0) fail("cannot open a socket for the egress path");
+  int one = 1;
+  ::setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_port = htons(static_cast<std::uint16_t>(port));
+  ::inet_pton(AF_INET, kEgressAddress, &address.sin_addr);
+  if (::bind(s, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0 ||
+      (type == SOCK_STREAM && ::listen(s, 128) != 0)) {
+    int saved = errno;
+    ::close(s);
+    errno = saved;
+    fail(std::string("cannot bind the egress path on ") + kEgressAddress + ":" +
+         std::to_string(port));
+  }
+  return s;
 }
 
 // /.sprite: what the runtime shows the sprite about itself, read-only:
@@ -243,6 +294,7 @@ void enter_sprite_root(const Options& options) {
   make_dir(root / "run");
   mount_or_fail("tmpfs", root / "run", "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755");
   mount_sprite_dir(options.sprite_dir, root / ".sprite");
+  point_resolver_at_engine(root);
 
   const fs::path old_root = root / ".host";
   make_dir(old_root, 0700);
@@ -259,6 +311,31 @@ void enter_sprite_root(const Options& options) {
   }
   bring_up_loopback();
   name_the_host(options.hostname);
+}
+
+EgressSockets open_egress_sockets() {
+  EgressSockets sockets;
+  sockets.proxy = bound_socket(SOCK_STREAM, kProxyPort);
+  sockets.dns = bound_socket(SOCK_DGRAM, kDnsPort);
+  return sockets;
+}
+
+const char* const* proxy_environment() {
+  static const std::string proxy =
+      std::string("http://") + kEgressAddress + ":" + std::to_string(kProxyPort);
+  // Loopback is the sprite's own: never through the proxy.
+  static const std::string local = "localhost,127.0.0.1,::1,.localhost";
+  static const std::string entries[] = {"http_proxy=" + proxy, "https_proxy=" + proxy,
+                                        "HTTP_PROXY=" + proxy, "HTTPS_PROXY=" + proxy,
+                                        "no_proxy=" + local,   "NO_PROXY=" + local};
+  static const char* const pointers[] = {entries[0].c_str(),
+                                         entries[1].c_str(),
+                                         entries[2].c_str(),
+                                         entries[3].c_str(),
+                                         entries[4].c_str(),
+                                         entries[5].c_str(),
+                                         nullptr};
+  return pointers;
 }
 
 }  // namespace spritescript::engine::sandbox

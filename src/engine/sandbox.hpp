@@ -12,11 +12,21 @@
 //                            /.sprite/checkpoints and /.sprite/logs/services
 //
 // Checkpoints copy fs/layer and nothing else.
+//
+// The network namespace has loopback only. The engine's egress path is two
+// sockets the agent opens inside it and hands over: an HTTP proxy and a DNS
+// resolver, both on kEgressAddress (docs/networking.md, "Egress").
 #pragma once
 
 #include <string>
 
 namespace spritescript::engine::sandbox {
+
+// Inside every sprite: the engine's resolver (53/udp; /etc/resolv.conf
+// names it) and HTTP proxy (3128/tcp; http_proxy and friends name it).
+constexpr const char* kEgressAddress = "127.0.0.53";
+constexpr int kDnsPort = 53;
+constexpr int kProxyPort = 3128;
 
 struct Options {
   std::string sprite_dir;  // absolute
@@ -39,5 +49,18 @@ int clone_into_namespaces();
 // In the child: mounts the sprite's root filesystem, pivots into it, sets
 // the hostname and brings up loopback. Throws std::runtime_error.
 void enter_sprite_root(const Options& options);
+
+// In the child, after enter_sprite_root: the egress sockets, bound in the
+// sprite's network namespace (the engine serves them from outside).
+struct EgressSockets {
+  int proxy = -1;  // TCP, listening on kEgressAddress:kProxyPort
+  int dns = -1;    // UDP, bound to kEgressAddress:kDnsPort
+};
+EgressSockets open_egress_sockets();
+
+// The environment every process in an isolated sprite gets (unless the
+// request sets the variable itself): http_proxy, https_proxy, no_proxy and
+// their upper-case forms.
+const char* const* proxy_environment();
 
 }  // namespace spritescript::engine::sandbox

@@ -27,7 +27,7 @@ usage:
   spritescript -e CODE [ARGS...]    run CODE
   spritescript serve [--listen HOST:PORT] [--state-dir DIR] [--token TOKEN]
                    [--idle-timeout 30s] [--cold-timeout 10m] [--auto-checkpoints 3]
-                   [--sandbox=none]
+                   [--sandbox=none] [--resolve NAME=IP[,IP...]]...
                                     run the local engine (docs/engine.md)
   spritescript engine start|status|stop|logs [--state-dir DIR]
                                     the local engine in the background
@@ -78,6 +78,10 @@ int serve_main(const std::vector<std::string>& args) {
         return usage_error("serve: --auto-checkpoints wants a count from 0 (none) to 100");
       }
       options.auto_checkpoints = static_cast<int>(n);
+    } else if (args[i] == "--resolve") {
+      std::string entry;
+      ok = value(entry);
+      if (ok) options.resolve.push_back(entry);
     } else if (args[i] == "--sandbox=none" || args[i] == "--sandbox=namespaces") {
       options.isolate = args[i] == "--sandbox=namespaces";
     } else if (args[i] == "--sandbox") {
