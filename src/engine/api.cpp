@@ -32,14 +32,6 @@ HttpResponse json_response(int status, const json::value& v) {
   return {status, json::serialize(v)};
 }
 
-// Constant-time comparison: the token must not leak through timing.
-bool same_secret(const std::string& a, const std::string& b) {
-  if (a.size() != b.size()) return false;
-  unsigned char diff = 0;
-  for (std::size_t i = 0; i < a.size(); ++i) diff |= static_cast<unsigned char>(a[i] ^ b[i]);
-  return diff == 0;
-}
-
 std::string now_rfc3339() {
   return proto::format_rfc3339(std::chrono::system_clock::now());
 }
@@ -115,6 +107,13 @@ HttpResponse unauthorized() {
 
 }  // namespace
 
+bool same_secret(const std::string& a, const std::string& b) {
+  if (a.size() != b.size()) return false;
+  unsigned char diff = 0;
+  for (std::size_t i = 0; i < a.size(); ++i) diff |= static_cast<unsigned char>(a[i] ^ b[i]);
+  return diff == 0;
+}
+
 HttpResponse api_error(int status, std::string code, std::string message) {
   proto::ApiError e;
   e.status = status;
@@ -144,6 +143,7 @@ Api::Api(Store& store, std::string token, std::uint16_t port, Fleet* fleet)
       services_(fleet ? std::make_unique<ServicesApi>(*fleet, store) : nullptr),
       ports_(fleet ? std::make_unique<PortMonitor>(*fleet) : nullptr),
       proxy_(fleet ? std::make_unique<ProxyApi>(*fleet) : nullptr),
+      sprite_url_(fleet ? std::make_unique<SpriteUrl>(*fleet, store, *services_, token_) : nullptr),
       network_policies_(store),
       policies_(store, network_policies_) {
   if (exec_) exec_->set_ports(ports_.get());
@@ -224,6 +224,14 @@ asio::awaitable<void> Api::watch(HttpExchange& exchange, const std::string& pref
 
 asio::awaitable<void> Api::serve(HttpExchange& exchange) {
   const HttpRequest& request = exchange.request();
+  if (request.passthrough) {
+    if (sprite_url_) {
+      co_await sprite_url_->serve(exchange);
+    } else {
+      co_await exchange.respond(error(404, "not_found", "sprite URLs need a running engine"));
+    }
+    co_return;
+  }
   auto target = proto::parse_target(request.target);
   if (fleet_ && authorized(request) && target && target->segments.size() == 2 &&
       target->segments[0] == "v1" && target->segments[1] == "sprites" && request.method == "GET" &&

@@ -19,11 +19,15 @@
 #include "engine/ports.hpp"
 #include "engine/proxy_api.hpp"
 #include "engine/services.hpp"
+#include "engine/sprite_url.hpp"
 #include "engine/store.hpp"
 
 namespace spritescript::engine {
 
 class Fleet;
+
+// Constant-time comparison: the token must not leak through timing.
+bool same_secret(const std::string& a, const std::string& b);
 
 // A JSON error response ({"error","message"}, spec §1.6).
 HttpResponse api_error(int status, std::string code, std::string message);
@@ -59,6 +63,7 @@ class Api {
   std::unique_ptr<ServicesApi> services_;
   std::unique_ptr<PortMonitor> ports_;
   std::unique_ptr<ProxyApi> proxy_;
+  std::unique_ptr<SpriteUrl> sprite_url_;
   NetworkPolicies network_policies_;
   PolicyApi policies_;
 };

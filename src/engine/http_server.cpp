@@ -2,6 +2,7 @@
 
 #include "util/async_mutex.hpp"
 
+#include <fcntl.h>
 #include <sys/sendfile.h>
 
 #include <cerrno>
@@ -295,6 +296,21 @@ class BeastExchange final : public HttpExchange {
     co_return ws;
   }
 
+  Connection take_connection() override {
+    Connection taken;
+    if (!request_.passthrough || answered_) return taken;
+    // A copy of the descriptor: the stream closes its own when it goes.
+    taken.fd = ::fcntl(stream_.socket().native_handle(), F_DUPFD_CLOEXEC, 0);
+    if (taken.fd < 0) return taken;
+    auto data = buffer_.data();
+    taken.pending.assign(static_cast<const char*>(data.data()), data.size());
+    buffer_.consume(buffer_.size());
+    answered_ = true;
+    taken_ = true;
+    return taken;
+  }
+  bool taken() const { return taken_; }
+
   bool answered() const { return answered_; }
   bool reusable() const { return reusable_; }
 
@@ -345,6 +361,7 @@ class BeastExchange final : public HttpExchange {
   bool answered_ = false;
   bool reusable_ = false;
   bool streaming_ok_ = false;
+  bool taken_ = false;  // the connection went to the handler
   std::string chunk_heads_;
   std::vector<asio::const_buffer> chunks_;
 };
@@ -354,6 +371,16 @@ HttpResponse json_error(int status, const char* code, const char* message) {
 }
 
 }  // namespace
+
+bool is_sprite_host(std::string_view host) {
+  if (auto colon = host.rfind(':'); colon != std::string_view::npos) host = host.substr(0, colon);
+  if (host.ends_with('.')) host.remove_suffix(1);
+  constexpr std::string_view kSuffix = ".localhost";
+  if (host.size() <= kSuffix.size()) return false;
+  std::string_view tail = host.substr(host.size() - kSuffix.size());
+  return beast::iequals(tail, kSuffix) &&
+         host.substr(0, host.size() - kSuffix.size()).find('.') == std::string_view::npos;
+}
 
 bool streams_body(std::string_view method, std::string_view target) {
   if (method != "PUT") return false;
@@ -381,10 +408,16 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
       header_parser.body_limit(boost::none);          // checked below, per kind of request
       stream.expires_after(std::chrono::minutes(5));  // idle keep-alive connections end
       auto [ec, n] = co_await http::async_read_header(stream, buffer, header_parser, kAsTuple);
+      const bool passthrough = !ec && is_sprite_host(header_parser.get()[http::field::host]);
       const bool streamed =
-          !ec && streams_body(header_parser.get().method_string(), header_parser.get().target());
+          !ec && !passthrough &&
+          streams_body(header_parser.get().method_string(), header_parser.get().target());
       std::optional<http::request_parser<http::string_body>> parser;
       std::optional<http::request_parser<http::buffer_body>> body_parser;
+      if (!ec && passthrough) {
+        co_await pass_through(stream, buffer, header_parser.get());
+        co_return;
+      }
       if (!ec && !streamed && header_parser.content_length() &&
           *header_parser.content_length() > kMaxBody) {
         ec = http::error::body_limit;
@@ -427,7 +460,10 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
                           std::string(req[http::field::accept]),
                           std::move(req.body()),
                           websocket::is_upgrade(req),
-                          streamed};
+                          streamed,
+                          false,
+                          {},
+                          {}};
       BeastExchange exchange(stream, buffer, req, std::move(request), common_headers,
                              body_parser ? &*body_parser : nullptr);
       try {
@@ -454,6 +490,37 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
       beast::error_code ignored;
       stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
     }
+  }
+
+  // A sprite URL request: the handler gets the header, then the connection.
+  asio::awaitable<void> pass_through(beast::tcp_stream& stream, beast::flat_buffer& buffer,
+                                     const http::request<http::empty_body>& header) {
+    HttpRequest request;
+    request.method = std::string(header.method_string());
+    request.target = std::string(header.target());
+    request.authorization = std::string(header[http::field::authorization]);
+    request.accept = std::string(header[http::field::accept]);
+    request.websocket = websocket::is_upgrade(header);
+    request.passthrough = true;
+    request.host = std::string(header[http::field::host]);
+    for (const auto& field : header) {
+      request.fields.emplace_back(std::string(field.name_string()), std::string(field.value()));
+    }
+    http::request<http::string_body> req{header.method(), header.target(), header.version()};
+    BeastExchange exchange(stream, buffer, req, std::move(request), common_headers, nullptr);
+    stream.expires_never();
+    try {
+      co_await handler(exchange);
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "spritescript serve: sprite URL %s: %s\n",
+                   std::string(req.target()).c_str(), e.what());
+    }
+    if (!exchange.answered()) {
+      co_await exchange.respond(json_error(500, "internal", "internal error in the local engine"));
+    }
+    // Whether answered here or taken, one request per connection.
+    beast::error_code ignored;
+    if (!exchange.taken()) stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
   }
 
   static asio::awaitable<void> drain(beast::tcp_stream& stream) {

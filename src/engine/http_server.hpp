@@ -37,7 +37,16 @@ struct HttpRequest {
   // arrives, with no size limit. True for PUT /v1/sprites/NAME/fs/write only
   // (see streams_body()).
   bool body_streamed = false;
+  // A request for a sprite's URL (is_sprite_host): only the header was read;
+  // the handler takes the connection (HttpExchange::take_connection).
+  bool passthrough = false;
+  std::string host;  // the Host header, passthrough requests only
+  Headers fields;    // every header field in order, passthrough requests only
 };
+
+// Whether a Host header names a sprite's URL, NAME.localhost[:PORT]: such
+// requests go to the sprite, not to the API (docs/networking.md).
+bool is_sprite_host(std::string_view host);
 
 // Which requests get their bodies streamed rather than read whole (limit
 // 64 MiB) before the handler runs: PUT .../fs/write, decided on the header.
@@ -112,6 +121,15 @@ class HttpExchange {
   virtual asio::awaitable<void> finish_stream() = 0;
   // Completes the upgrade (101 with `headers`); nullptr when it failed.
   virtual asio::awaitable<std::shared_ptr<WebSocket>> accept_websocket(Headers headers) = 0;
+  // A passthrough request's connection, handed over: the caller owns `fd`
+  // (a connected TCP socket) and gets the bytes already read past the
+  // header in `pending`. The exchange counts as answered. fd -1 when the
+  // request is not a passthrough one or the connection is gone.
+  struct Connection {
+    int fd = -1;
+    std::string pending;
+  };
+  virtual Connection take_connection() = 0;
 };
 
 using HttpHandler = std::function<asio::awaitable<void>(HttpExchange&)>;

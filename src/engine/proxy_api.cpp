@@ -112,10 +112,7 @@ asio::awaitable<void> init_watchdog(std::shared_ptr<WebSocket> ws,
   co_await refuse(*ws, "no init message within 30 s: send " + std::string(kInitShape));
 }
 
-struct Dialed {
-  int fd = -1;
-  std::string error;  // strerror text when fd < 0
-};
+}  // namespace
 
 // One connection attempt inside the sprite; waits for a connect the agent
 // left in progress, up to kConnectTimeout.
@@ -159,6 +156,8 @@ asio::awaitable<Dialed> dial(std::shared_ptr<Machine> machine, std::string ip, i
   out.fd = connected.fd;
   co_return out;
 }
+
+namespace {
 
 // One tunnel once connected: the client's WebSocket and the target socket.
 struct Tunnel {

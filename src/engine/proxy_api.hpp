@@ -9,6 +9,7 @@
 
 #include <boost/asio/awaitable.hpp>
 
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -19,6 +20,14 @@
 namespace spritescript::engine {
 
 class Fleet;
+class Machine;
+
+// A TCP connection made inside the sprite (its own loopback), by its agent.
+struct Dialed {
+  int fd = -1;        // connected, non-blocking; the caller owns it
+  std::string error;  // strerror text when fd < 0 ("Connection refused")
+};
+asio::awaitable<Dialed> dial(std::shared_ptr<Machine> machine, std::string ip, int port);
 
 // What an init message asks for, or why it cannot be served.
 struct ProxyTarget {

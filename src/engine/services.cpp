@@ -412,6 +412,7 @@ class ServicesApi::Core : public std::enable_shared_from_this<Core> {
                               const std::string& name);
   void started(const std::string& name, const std::shared_ptr<Machine>& machine);
   void status_changed(const std::string& name);
+  ServicesApi::UrlPort url_port(const std::string& name, const std::shared_ptr<Machine>& machine);
 
  private:
   std::shared_ptr<SpriteState> sprite(const std::string& name);
@@ -451,6 +452,8 @@ class ServicesApi::Core : public std::enable_shared_from_this<Core> {
   asio::awaitable<void> start_with_needs(std::shared_ptr<SpriteState> sp,
                                          std::shared_ptr<Service> svc,
                                          std::shared_ptr<Machine> machine);
+  asio::awaitable<void> start_for_url(std::shared_ptr<SpriteState> sp, std::shared_ptr<Service> svc,
+                                      std::shared_ptr<Machine> machine);
   asio::awaitable<void> stop_process(std::shared_ptr<Service> svc, Millis timeout);
   asio::awaitable<void> stream(HttpExchange& exchange, std::shared_ptr<Watcher> watcher,
                                Clock::time_point deadline, std::string service);
@@ -1403,6 +1406,32 @@ asio::awaitable<void> ServicesApi::Core::signal(HttpExchange& exchange,
   co_await exchange.respond(std::move(done));
 }
 
+// On demand, for the sprite URL (spec §11).
+asio::awaitable<void> ServicesApi::Core::start_for_url(std::shared_ptr<SpriteState> sp,
+                                                       std::shared_ptr<Service> svc,
+                                                       std::shared_ptr<Machine> machine) {
+  auto self = shared_from_this();
+  co_await sp->lock.lock();
+  Unlock unlock{sp};
+  if (sp->dropped || svc->removed || svc->run || svc->held_stopped || !machine->up()) co_return;
+  co_await start_with_needs(sp, svc, machine);
+}
+
+ServicesApi::UrlPort ServicesApi::Core::url_port(const std::string& name,
+                                                 const std::shared_ptr<Machine>& machine) {
+  auto sp = sprite(name);
+  if (!sp) return {};
+  for (auto& [n, svc] : sp->services) {
+    if (!svc->def.http_port) continue;
+    const bool idle = !svc->run && svc->status != "starting" && !svc->held_stopped;
+    if (idle && machine && machine->up() && executor_) {
+      asio::co_spawn(*executor_, start_for_url(sp, svc, machine), asio::detached);
+    }
+    return {*svc->def.http_port, true};
+  }
+  return {};
+}
+
 // ---- ServicesApi ----------------------------------------------------------------
 
 ServicesApi::ServicesApi(Fleet& fleet, Store& store)
@@ -1419,6 +1448,11 @@ ServicesApi::ServicesApi(Fleet& fleet, Store& store)
 ServicesApi::~ServicesApi() {
   fleet_.on_started = nullptr;
   fleet_.unobserve(observer_);
+}
+
+ServicesApi::UrlPort ServicesApi::url_port(const std::string& name,
+                                           const std::shared_ptr<Machine>& machine) {
+  return core_->url_port(name, machine);
 }
 
 asio::awaitable<void> ServicesApi::serve(HttpExchange& exchange, const proto::Target& target,

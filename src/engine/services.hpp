@@ -18,6 +18,7 @@
 namespace spritescript::engine {
 
 class Fleet;
+class Machine;
 class Store;
 
 class ServicesApi {
@@ -31,6 +32,15 @@ class ServicesApi {
   // `name` is an existing sprite; target.segments[3] is this API's segment.
   asio::awaitable<void> serve(HttpExchange& exchange, const proto::Target& target,
                               const std::string& name);
+
+  // The port the sprite's URL routes to: the http_port of the service that
+  // has one (started now if it is not running and was not explicitly
+  // stopped), else 8080 (spec §11).
+  struct UrlPort {
+    int port = 8080;
+    bool service = false;  // a service has it (and may be starting)
+  };
+  UrlPort url_port(const std::string& name, const std::shared_ptr<Machine>& machine);
 
   class Core;  // the supervisor and the handlers (services.cpp)
 

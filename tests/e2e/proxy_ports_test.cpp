@@ -424,3 +424,91 @@ TEST_CASE("Exec sockets get port_opened and port_closed for ports of the sprite"
   CHECK(num(closed, "port") == 8083);
   other->send_text(R"({"type":"signal","signal":"KILL"})");
 }
+
+namespace {
+
+// A python3 HTTP server on PORT answering "PATH auth=... fwd=... from=LABEL":
+// what it was asked and which request headers reached it.
+std::string header_echo_server(int port, const std::string& label) {
+  return "import http.server\n"
+         "class H(http.server.BaseHTTPRequestHandler):\n"
+         "    def do_GET(self):\n"
+         "        b = ('%s auth=%s fwd=%s from=" +
+         label +
+         "' % (self.path, self.headers.get('Authorization'), "
+         "self.headers.get('X-Forwarded-Host'))).encode()\n"
+         "        self.send_response(200)\n"
+         "        self.send_header('Content-Length', str(len(b)))\n"
+         "        self.end_headers()\n"
+         "        self.wfile.write(b)\n"
+         "    def log_message(self, *args): pass\n"
+         "http.server.HTTPServer(('0.0.0.0', " +
+         std::to_string(port) + "), H).serve_forever()\n";
+}
+
+e2e::HttpReply url_get(Engine& engine, const std::string& sprite, const std::string& path,
+                       const std::string& token) {
+  e2e::HeaderList headers = {{"Host", sprite + ".localhost:" + std::to_string(engine.port())}};
+  return engine.request("GET", path, "", headers, token);
+}
+
+}  // namespace
+
+TEST_CASE("Sprite URL: NAME.localhost reaches port 8080 in that sprite, with its url_settings auth",
+          "[proxy][url]") {
+  e2e::TempDir state;
+  Engine engine(state);
+  create_sprite(engine, "web-a");
+  create_sprite(engine, "web-b");
+  Background a(engine, "web-a", {"python3", "-c", header_echo_server(8080, "a")});
+  Background b(engine, "web-b", {"python3", "-c", header_echo_server(8080, "b")});
+  wait_listening(engine, "web-a", 8080);
+  wait_listening(engine, "web-b", 8080);
+
+  // auth "sprite" (the default): the token is wanted, and never passed on.
+  auto refused = url_get(engine, "web-a", "/x", "");
+  CHECK(refused.status == 401);
+  CHECK_THAT(refused.body, Contains("url_settings.auth"));
+  auto reply = url_get(engine, "web-a", "/some/path?q=1", e2e::kTestToken);
+  CHECK(reply.status == 200);
+  CHECK(reply.body == "/some/path?q=1 auth=None fwd=web-a.localhost:" +
+                          std::to_string(engine.port()) + " from=a");
+  CHECK(url_get(engine, "web-b", "/", e2e::kTestToken).body.ends_with("from=b"));
+
+  // auth "public": no token; an Authorization header of the app's own goes through.
+  REQUIRE_THAT(engine.call("PUT", "/v1/sprites/web-b", R"({"url_settings":{"auth":"public"}})"),
+               StartsWith("200 "));
+  auto open = url_get(engine, "web-b", "/p", "");
+  CHECK(open.status == 200);
+  CHECK(open.body.ends_with("from=b"));
+  e2e::HeaderList own = {{"Host", "web-b.localhost:" + std::to_string(engine.port())},
+                         {"Authorization", "Basic YXBwOnNlY3JldA=="}};
+  CHECK_THAT(engine.request("GET", "/", "", own, "").body, Contains("auth=Basic YXBwOnNlY3JldA=="));
+
+  // Unknown sprite, nothing listening: one clear line, and the engine goes on.
+  CHECK(url_get(engine, "nobody", "/", e2e::kTestToken).status == 404);
+  a.stop();
+  auto down = url_get(engine, "web-a", "/", e2e::kTestToken);
+  CHECK(down.status == 502);
+  CHECK_THAT(down.body, Contains("nothing answers on port 8080 in sprite web-a"));
+  CHECK_THAT(engine.call("GET", "/v1/sprites/web-a"), StartsWith("200 "));
+}
+
+TEST_CASE("Sprite URL: routes to the service with an http_port", "[proxy][url][services]") {
+  e2e::TempDir state;
+  Engine engine(state);
+  create_sprite(engine, "svc-web");
+  json::object definition{{"cmd", "python3"},
+                          {"args", json::array{"-c", header_echo_server(9000, "service")}},
+                          {"http_port", 9000}};
+  auto created = engine.request("PUT", "/v1/sprites/svc-web/services/web?duration=1s",
+                                json::serialize(definition));
+  REQUIRE(created.status == 200);
+  const auto deadline = Clock::now() + kHangGuard;
+  e2e::HttpReply reply;
+  do {
+    reply = url_get(engine, "svc-web", "/", e2e::kTestToken);
+  } while (reply.status != 200 && Clock::now() < deadline);
+  CHECK(reply.status == 200);
+  CHECK(reply.body.ends_with("from=service"));
+}
