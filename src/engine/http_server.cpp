@@ -460,10 +460,7 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
                           std::string(req[http::field::accept]),
                           std::move(req.body()),
                           websocket::is_upgrade(req),
-                          streamed,
-                          false,
-                          {},
-                          {}};
+                          streamed};
       BeastExchange exchange(stream, buffer, req, std::move(request), common_headers,
                              body_parser ? &*body_parser : nullptr);
       try {

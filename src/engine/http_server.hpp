@@ -40,8 +40,8 @@ struct HttpRequest {
   // A request for a sprite's URL (is_sprite_host): only the header was read;
   // the handler takes the connection (HttpExchange::take_connection).
   bool passthrough = false;
-  std::string host;  // the Host header, passthrough requests only
-  Headers fields;    // every header field in order, passthrough requests only
+  std::string host{};  // the Host header, passthrough requests only
+  Headers fields{};    // every header field in order, passthrough requests only
 };
 
 // Whether a Host header names a sprite's URL, NAME.localhost[:PORT]: such
