@@ -402,6 +402,35 @@ function Sprite:forward(remote_port, opts) end
 ---@return sprites.Ports watch # an iterator of port events (`for ev in w do`)
 function Sprite:ports() end
 
+---Without options, the network policy; with them, replaces it and returns the policy sent.
+---
+---The rules sent are, in order: `{include = "defaults"}` when `defaults`, an allow rule for each name of `allow`, a deny rule for each of `deny`, then `rules` as given (the server validates them: an invalid one is `usage` with its words, and the policy stays as it was). `s:policy{}` or `s:policy(false)`: no rules, unrestricted. The engine stores names lowercased, so `s:policy()` may differ from what was sent in case.
+---@param opts? sprites.PolicyOptions|false the new policy; `false`: no rules
+---@return sprites.NetworkPolicy policy # `{rules = {...}}`: the policy (as sent, when setting)
+function Sprite:policy(opts) end
+
+---Whether the network policy lets the sprite reach `domain`, decided here as the engine decides.
+---
+---The policy is fetched, then: names compare case-insensitively, a trailing dot ignored; the most specific matching rule wins (the exact name, then the wildcard with the longest suffix, then `*`); the same pattern both ways: deny. No rule matches: denied, unless the policy has no rules (unrestricted). The list behind `include = "defaults"` is the server's, so when it could decide (no explicit rule matches, or the best match is a wildcard or `*` deny a default could outrank) the answer is `nil, "decided by include defaults"`.
+---@param domain string a host name
+---@return boolean|nil allowed # true, false, or nil when `include defaults` decides
+---@return string why # with nil: `"decided by include defaults"`
+function Sprite:policy_allows(domain) end
+
+---Without options, the privileges policy; with them, replaces it; `false` resets it.
+---
+---Stored and reported; the local engine does not enforce it. A field not given takes its default (`""`, `{}`, `false`). `s:privileges(false)` goes back to the default and returns nothing.
+---@param opts? sprites.PrivilegesOptions|false the new policy; `false`: the default
+---@return sprites.Privileges|nil privileges # the policy (as stored, when setting)
+function Sprite:privileges(opts) end
+
+---Without options, the resources policy; with them, replaces it; `false` resets it.
+---
+---Stored and reported; the local engine does not enforce it. `s:resources(false)` goes back to the default and returns nothing.
+---@param opts? sprites.ResourcesOptions|false the new policy; `false`: the default
+---@return sprites.Resources|nil resources # the policy (as stored, when setting)
+function Sprite:resources(opts) end
+
 ---------------------------------------------------------------------------
 -- sprites.Process
 ---------------------------------------------------------------------------
@@ -950,6 +979,51 @@ local Error = {}
 ---@field bytes_per_second number its output rate
 
 ---------------------------------------------------------------------------
+-- sprites.NetworkPolicy
+---------------------------------------------------------------------------
+
+---A sprite's network policy (`s:policy`): no rules means unrestricted.
+---@class sprites.NetworkPolicy
+---@field rules sprites.PolicyRule[] in order
+
+---------------------------------------------------------------------------
+-- sprites.PolicyRule
+---------------------------------------------------------------------------
+
+---One rule of a network policy: `{domain=, action=}` or `{include=}`.
+---@class sprites.PolicyRule
+---@field domain? string `"example.com"`, `"*.example.com"` or `"*"`
+---@field action? "allow"|"deny" with `domain`
+---@field include? "defaults" the server's preset allow list, instead of `domain`
+
+---------------------------------------------------------------------------
+-- sprites.Privileges
+---------------------------------------------------------------------------
+
+---A sprite's privileges policy (`s:privileges`).
+---@class sprites.Privileges
+---@field profile string `"minimal"`, `"standard"`, `"privileged"` or `""`
+---@field devices string[] device paths
+---@field no_new_privileges boolean `noNewPrivileges` on the wire
+
+---------------------------------------------------------------------------
+-- sprites.Resources
+---------------------------------------------------------------------------
+
+---A sprite's resources policy (`s:resources`).
+---@class sprites.Resources
+---@field memory? sprites.MemoryLimits the memory limit
+
+---------------------------------------------------------------------------
+-- sprites.MemoryLimits
+---------------------------------------------------------------------------
+
+---Memory in a resources policy.
+---@class sprites.MemoryLimits
+---@field limit_mb? integer MiB
+---@field autoscale? boolean whether the limit may grow
+
+---------------------------------------------------------------------------
 -- Option tables
 ---------------------------------------------------------------------------
 
@@ -1052,6 +1126,20 @@ local Error = {}
 ---@field host? string the local address to listen on (`"127.0.0.1"`)
 ---@field remote_host? string the address inside the sprite (`"localhost"`)
 ---@field keep? boolean outlive the task that opened it
+
+---@class sprites.PolicyOptions
+---@field allow? string|string[] names to allow: `"example.com"`, `"*.example.com"` (below it, any depth), `"*"`
+---@field deny? string|string[] names to deny (as `allow`)
+---@field defaults? boolean include the server's preset allow list (GitHub, npm, PyPI, Docker Hub, AI APIs)
+---@field rules? sprites.PolicyRule[] raw rules, appended
+
+---@class sprites.PrivilegesOptions
+---@field profile? "minimal"|"standard"|"privileged"|"" the profile (`""`: none)
+---@field devices? string[] device paths the sprite may use
+---@field no_new_privileges? boolean `noNewPrivileges` on the wire
+
+---@class sprites.ResourcesOptions
+---@field memory? sprites.MemoryLimits `{limit_mb = N, autoscale = bool}`
 
 ---@class sprites.CheckpointedOptions
 ---@field comment? string the checkpoint's comment (default `workflow.checkpointed`)

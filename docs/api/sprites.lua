@@ -725,6 +725,75 @@ print("open http://127.0.0.1:" .. fwd.local_port)]] },
       returns = { { type = "sprites.Ports", name = "watch", description = "an iterator of port events (`for ev in w do`)" } },
       errors = { "not_found", "API", "WAIT" },
       example = [[for ev in s:ports() do print(ev.type, ev.port) end]] },
+    -- policies
+    { name = "policy", group = "Policies",
+      summary = "Without options, the network policy; with them, replaces it and returns the policy sent.",
+      description = "The rules sent are, in order: `{include = \"defaults\"}` when `defaults`, an allow rule " ..
+        "for each name of `allow`, a deny rule for each of `deny`, then `rules` as given (the server " ..
+        "validates them: an invalid one is `usage` with its words, and the policy stays as it was). " ..
+        "`s:policy{}` or `s:policy(false)`: no rules, unrestricted. The engine stores names lowercased, " ..
+        "so `s:policy()` may differ from what was sent in case.",
+      params = {
+        { name = "opts", type = "sprites.PolicyOptions|false", optional = true,
+          description = "the new policy; `false`: no rules" },
+      },
+      options = {
+        class = "sprites.PolicyOptions", param = "opts",
+        { name = "allow", type = "string|string[]", description = "names to allow: `\"example.com\"`, `\"*.example.com\"` (below it, any depth), `\"*\"`" },
+        { name = "deny", type = "string|string[]", description = "names to deny (as `allow`)" },
+        { name = "defaults", type = "boolean", description = "include the server's preset allow list (GitHub, npm, PyPI, Docker Hub, AI APIs)" },
+        { name = "rules", type = "sprites.PolicyRule[]", description = "raw rules, appended" },
+      },
+      returns = { { type = "sprites.NetworkPolicy", name = "policy", description = "`{rules = {...}}`: the policy (as sent, when setting)" } },
+      errors = { "usage", "not_found", "API", "WAIT" },
+      example = [[
+s:policy { defaults = true, allow = { "*.internal.example.com" }, deny = { "*" } }
+for _, r in ipairs(s:policy().rules) do print(r.include or r.domain, r.action) end]] },
+    { name = "policy_allows", group = "Policies",
+      summary = "Whether the network policy lets the sprite reach `domain`, decided here as the engine decides.",
+      description = "The policy is fetched, then: names compare case-insensitively, a trailing dot ignored; " ..
+        "the most specific matching rule wins (the exact name, then the wildcard with the longest suffix, " ..
+        "then `*`); the same pattern both ways: deny. No rule matches: denied, unless the policy has no rules " ..
+        "(unrestricted). The list behind `include = \"defaults\"` is the server's, so when it could decide " ..
+        "(no explicit rule matches, or the best match is a wildcard or `*` deny a default could outrank) " ..
+        "the answer is `nil, \"decided by include defaults\"`.",
+      params = { { name = "domain", type = "string", description = "a host name" } },
+      returns = {
+        { type = "boolean|nil", name = "allowed", description = "true, false, or nil when `include defaults` decides" },
+        { type = "string", name = "why", description = "with nil: `\"decided by include defaults\"`" },
+      },
+      errors = { "usage", "not_found", "API", "WAIT" },
+      example = [[assert(s:policy_allows("api.github.com") ~= false, "the agent needs GitHub")]] },
+    { name = "privileges", group = "Policies",
+      summary = "Without options, the privileges policy; with them, replaces it; `false` resets it.",
+      description = "Stored and reported; the local engine does not enforce it. A field not given takes its " ..
+        "default (`\"\"`, `{}`, `false`). `s:privileges(false)` goes back to the default and returns nothing.",
+      params = {
+        { name = "opts", type = "sprites.PrivilegesOptions|false", optional = true, description = "the new policy; `false`: the default" },
+      },
+      options = {
+        class = "sprites.PrivilegesOptions", param = "opts",
+        { name = "profile", type = "\"minimal\"|\"standard\"|\"privileged\"|\"\"", description = "the profile (`\"\"`: none)" },
+        { name = "devices", type = "string[]", description = "device paths the sprite may use" },
+        { name = "no_new_privileges", type = "boolean", description = "`noNewPrivileges` on the wire" },
+      },
+      returns = { { type = "sprites.Privileges|nil", name = "privileges", description = "the policy (as stored, when setting)" } },
+      errors = { "usage", "not_found", "API", "WAIT" },
+      example = [[s:privileges { profile = "minimal", no_new_privileges = true }]] },
+    { name = "resources", group = "Policies",
+      summary = "Without options, the resources policy; with them, replaces it; `false` resets it.",
+      description = "Stored and reported; the local engine does not enforce it. `s:resources(false)` goes back " ..
+        "to the default and returns nothing.",
+      params = {
+        { name = "opts", type = "sprites.ResourcesOptions|false", optional = true, description = "the new policy; `false`: the default" },
+      },
+      options = {
+        class = "sprites.ResourcesOptions", param = "opts",
+        { name = "memory", type = "sprites.MemoryLimits", description = "`{limit_mb = N, autoscale = bool}`" },
+      },
+      returns = { { type = "sprites.Resources|nil", name = "resources", description = "the policy (as stored, when setting)" } },
+      errors = { "usage", "not_found", "API", "WAIT" },
+      example = [[s:resources { memory = { limit_mb = 2048, autoscale = true } }]] },
   },
 }
 
@@ -1360,6 +1429,51 @@ section {
     { name = "is_active", type = "boolean", description = "a client is attached" },
     { name = "tty", type = "boolean", description = "it has a terminal" },
     { name = "bytes_per_second", type = "number", description = "its output rate" },
+  },
+}
+
+section {
+  name = "sprites.NetworkPolicy", kind = "type",
+  summary = "A sprite's network policy (`s:policy`): no rules means unrestricted.",
+  fields = {
+    { name = "rules", type = "sprites.PolicyRule[]", description = "in order" },
+  },
+}
+
+section {
+  name = "sprites.PolicyRule", kind = "type",
+  summary = "One rule of a network policy: `{domain=, action=}` or `{include=}`.",
+  fields = {
+    { name = "domain", type = "string", optional = true, description = "`\"example.com\"`, `\"*.example.com\"` or `\"*\"`" },
+    { name = "action", type = "\"allow\"|\"deny\"", optional = true, description = "with `domain`" },
+    { name = "include", type = "\"defaults\"", optional = true, description = "the server's preset allow list, instead of `domain`" },
+  },
+}
+
+section {
+  name = "sprites.Privileges", kind = "type",
+  summary = "A sprite's privileges policy (`s:privileges`).",
+  fields = {
+    { name = "profile", type = "string", description = "`\"minimal\"`, `\"standard\"`, `\"privileged\"` or `\"\"`" },
+    { name = "devices", type = "string[]", description = "device paths" },
+    { name = "no_new_privileges", type = "boolean", description = "`noNewPrivileges` on the wire" },
+  },
+}
+
+section {
+  name = "sprites.Resources", kind = "type",
+  summary = "A sprite's resources policy (`s:resources`).",
+  fields = {
+    { name = "memory", type = "sprites.MemoryLimits", optional = true, description = "the memory limit" },
+  },
+}
+
+section {
+  name = "sprites.MemoryLimits", kind = "type",
+  summary = "Memory in a resources policy.",
+  fields = {
+    { name = "limit_mb", type = "integer", optional = true, description = "MiB" },
+    { name = "autoscale", type = "boolean", optional = true, description = "whether the limit may grow" },
   },
 }
 

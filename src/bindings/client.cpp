@@ -1495,6 +1495,136 @@ int l_kill_session(lua_State* L) {
       L, kill_session(client_of(L), std::move(name), std::move(id), std::move(signal), timeout));
 }
 
+// ---- policies -----------------------------------------------------------------
+
+// {rules = {{domain=, action=} or {include=}, ...}}: only the fields a rule has.
+void push_network_policy(lua_State* L, const proto::NetworkPolicy& policy) {
+  lua_createtable(L, 0, 1);
+  lua_createtable(L, static_cast<int>(policy.rules.size()), 0);
+  for (std::size_t i = 0; i < policy.rules.size(); ++i) {
+    const proto::PolicyRule& rule = policy.rules[i];
+    lua_createtable(L, 0, 2);
+    if (!rule.domain.empty()) set_string(L, "domain", rule.domain);
+    if (!rule.action.empty()) set_string(L, "action", rule.action);
+    if (!rule.include.empty()) set_string(L, "include", rule.include);
+    lua_rawseti(L, -2, static_cast<int>(i + 1));
+  }
+  lua_setfield(L, -2, "rules");
+}
+
+asio::awaitable<Pusher> get_network_policy(std::shared_ptr<Client> c, std::string name) {
+  proto::NetworkPolicy policy = co_await c->get_network_policy(name);
+  co_return [policy = std::move(policy)](lua_State* L) {
+    push_network_policy(L, policy);
+    return 1;
+  };
+}
+
+// client.network_policy(name) -> op: {rules = {...}}
+int l_network_policy(lua_State* L) {
+  return start_op(L, get_network_policy(client_of(L), string_arg(L, 1, "the sprite name")));
+}
+
+asio::awaitable<Pusher> set_network_policy(std::shared_ptr<Client> c, std::string name,
+                                           proto::NetworkPolicy policy) {
+  co_await c->set_network_policy(name, policy);
+  co_return nothing();
+}
+
+// client.set_network_policy(name, {{domain=, action=} or {include=}, ...}) -> op: true.
+// Sent as given: the server validates.
+int l_set_network_policy(lua_State* L) {
+  std::string name = string_arg(L, 1, "the sprite name");
+  if (!lua_istable(L, 2)) throw std::runtime_error("the rules must be a table");
+  proto::NetworkPolicy policy;
+  const int n = static_cast<int>(lua_objlen(L, 2));
+  for (int i = 1; i <= n; ++i) {
+    lua_rawgeti(L, 2, i);
+    const int rule = lua_gettop(L);
+    if (!lua_istable(L, rule)) {
+      lua_pop(L, 1);
+      throw std::runtime_error("rule " + std::to_string(i) + " must be a table");
+    }
+    proto::PolicyRule r;
+    r.domain = opt_string(L, rule, "domain");
+    r.action = opt_string(L, rule, "action");
+    r.include = opt_string(L, rule, "include");
+    lua_pop(L, 1);
+    policy.rules.push_back(std::move(r));
+  }
+  return start_op(L, set_network_policy(client_of(L), std::move(name), std::move(policy)));
+}
+
+// "privileges" or "resources" at `idx`.
+std::string policy_kind(lua_State* L, int idx) {
+  std::string kind = string_arg(L, idx, "the policy kind");
+  if (kind != "privileges" && kind != "resources") {
+    throw std::runtime_error("the policy kind is \"privileges\" or \"resources\", not \"" + kind +
+                             "\"");
+  }
+  return kind;
+}
+
+enum class PolicyCall { get, set, remove };
+
+asio::awaitable<Pusher> policy_op(std::shared_ptr<Client> c, std::string name, std::string kind,
+                                  PolicyCall which, std::string json) {
+  const bool privileges = kind == "privileges";
+  std::string text;
+  switch (which) {
+    case PolicyCall::get:
+      if (privileges) {
+        text = co_await c->get_privileges(name);
+      } else {
+        text = co_await c->get_resources(name);
+      }
+      break;
+    case PolicyCall::set:
+      if (privileges) {
+        text = co_await c->set_privileges(name, json);
+      } else {
+        text = co_await c->set_resources(name, json);
+      }
+      break;
+    case PolicyCall::remove:
+      if (privileges) {
+        co_await c->delete_privileges(name);
+      } else {
+        co_await c->delete_resources(name);
+      }
+      co_return nothing();
+  }
+  co_return [text = std::move(text)](lua_State* L) {
+    lua::push(L, text);
+    return 1;
+  };
+}
+
+// client.policy(name, kind) -> op: the JSON text (kind: privileges, resources)
+int l_policy(lua_State* L) {
+  std::string name = string_arg(L, 1, "the sprite name");
+  std::string kind = policy_kind(L, 2);
+  return start_op(L,
+                  policy_op(client_of(L), std::move(name), std::move(kind), PolicyCall::get, {}));
+}
+
+// client.set_policy(name, kind, json) -> op: the stored object as JSON text
+int l_set_policy(lua_State* L) {
+  std::string name = string_arg(L, 1, "the sprite name");
+  std::string kind = policy_kind(L, 2);
+  std::string json = string_arg(L, 3, "the policy (JSON)");
+  return start_op(L, policy_op(client_of(L), std::move(name), std::move(kind), PolicyCall::set,
+                               std::move(json)));
+}
+
+// client.delete_policy(name, kind) -> op: true (back to the default)
+int l_delete_policy(lua_State* L) {
+  std::string name = string_arg(L, 1, "the sprite name");
+  std::string kind = policy_kind(L, 2);
+  return start_op(
+      L, policy_op(client_of(L), std::move(name), std::move(kind), PolicyCall::remove, {}));
+}
+
 // ---- tunnels, port watches and port forwards ---------------------------------
 
 constexpr auto kAsTuple = asio::as_tuple(asio::use_awaitable);
@@ -1997,6 +2127,11 @@ void open_client(lua_State* L, asio::io_context& io, ClientConfigSource source) 
       {"sessions", lua::guarded<l_sessions>},
       {"attach", lua::guarded<l_attach>},
       {"kill_session", lua::guarded<l_kill_session>},
+      {"network_policy", lua::guarded<l_network_policy>},
+      {"set_network_policy", lua::guarded<l_set_network_policy>},
+      {"policy", lua::guarded<l_policy>},
+      {"set_policy", lua::guarded<l_set_policy>},
+      {"delete_policy", lua::guarded<l_delete_policy>},
       {"tunnel", lua::guarded<l_tunnel>},
       {"watch_ports", lua::guarded<l_watch_ports>},
       {"forward", lua::guarded<l_forward>},

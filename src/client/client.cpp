@@ -855,6 +855,97 @@ asio::awaitable<void> Client::signal_service(const std::string& name, const std:
   co_await expect(std::move(r), false, timeout, op, 200, 299);
 }
 
+// --- policies -------------------------------------------------------------------
+
+asio::awaitable<proto::NetworkPolicy> Client::get_network_policy(const std::string& name,
+                                                                 CallOptions options) {
+  const std::string op = "get network policy of " + name;
+  auto r = make("GET", sprite_path(name) + "/policy/network");
+  const Millis timeout = options.timeout.value_or(config_.timeouts.request);
+  Response res = co_await expect(std::move(r), true, timeout, op, 200, 200);
+  try {
+    co_return proto::parse_network_policy_body(res.body);
+  } catch (const proto::ModelError& e) {
+    throw Error(ErrorKind::protocol, op + ": " + e.what());
+  }
+}
+
+asio::awaitable<void> Client::set_network_policy(const std::string& name,
+                                                 const proto::NetworkPolicy& policy,
+                                                 CallOptions options) {
+  const std::string op = "set network policy of " + name;
+  auto r = make("POST", sprite_path(name) + "/policy/network");
+  r.body = proto::network_policy_body(policy);
+  r.content_type = "application/json";
+  const Millis timeout = options.timeout.value_or(config_.timeouts.request);
+  // The same policy twice is the same policy: retried as idempotent.
+  Response res = co_await request(std::move(r), true, timeout, op);
+  if (res.status == 204) co_return;
+  if (res.status >= 200 && res.status < 300) {
+    // Both SDKs take anything but 204 as a failure (spec §8.3).
+    throw Error(ErrorKind::protocol,
+                op + ": the server answered HTTP " + std::to_string(res.status) +
+                    " instead of 204; the policy may not be in force",
+                res.status);
+  }
+  throw error_from_response(op, res.status, res.body, res.header("Retry-After"));
+}
+
+asio::awaitable<std::string> Client::policy_call(const std::string& method, const std::string& name,
+                                                 const std::string& kind, const std::string& json,
+                                                 CallOptions options) {
+  const char* verb = method == "GET" ? "get " : method == "POST" ? "set " : "delete ";
+  const std::string op = verb + kind + " policy of " + name;
+  auto r = make(method, sprite_path(name) + "/policy/" + kind);
+  if (!json.empty()) {
+    r.body = json;
+    r.content_type = "application/json";
+  }
+  const Millis timeout = options.timeout.value_or(config_.timeouts.request);
+  // GET and DELETE are idempotent, and so is storing the same object twice.
+  Response res = co_await expect(std::move(r), true, timeout, op, 200, 299);
+  if (method == "DELETE") co_return std::string();
+  if (method == "POST" && res.body.empty()) co_return json;  // a 204: what was sent is stored
+  boost::json::error_code ec;
+  boost::json::value value = boost::json::parse(res.body, ec);
+  if (ec || !value.is_object()) {
+    throw Error(ErrorKind::protocol, op + ": the server's answer is not a JSON object");
+  }
+  co_return std::move(res.body);
+}
+
+asio::awaitable<std::string> Client::get_privileges(const std::string& name, CallOptions options) {
+  const std::string method = "GET", kind = "privileges", none;
+  co_return co_await policy_call(method, name, kind, none, options);
+}
+
+asio::awaitable<std::string> Client::set_privileges(const std::string& name,
+                                                    const std::string& json, CallOptions options) {
+  const std::string method = "POST", kind = "privileges";
+  co_return co_await policy_call(method, name, kind, json, options);
+}
+
+asio::awaitable<void> Client::delete_privileges(const std::string& name, CallOptions options) {
+  const std::string method = "DELETE", kind = "privileges", none;
+  co_await policy_call(method, name, kind, none, options);
+}
+
+asio::awaitable<std::string> Client::get_resources(const std::string& name, CallOptions options) {
+  const std::string method = "GET", kind = "resources", none;
+  co_return co_await policy_call(method, name, kind, none, options);
+}
+
+asio::awaitable<std::string> Client::set_resources(const std::string& name, const std::string& json,
+                                                   CallOptions options) {
+  const std::string method = "POST", kind = "resources";
+  co_return co_await policy_call(method, name, kind, json, options);
+}
+
+asio::awaitable<void> Client::delete_resources(const std::string& name, CallOptions options) {
+  const std::string method = "DELETE", kind = "resources", none;
+  co_await policy_call(method, name, kind, none, options);
+}
+
 // --- tunnels and ports ----------------------------------------------------------
 
 namespace {

@@ -416,6 +416,32 @@ class Client {
   asio::awaitable<void> signal_service(const std::string& name, const std::string& svc,
                                        const std::string& signal, CallOptions options = {});
 
+  // --- policies (spec §8) ---
+  // The network policy: {"rules":[]} (unrestricted) for a new sprite.
+  asio::awaitable<proto::NetworkPolicy> get_network_policy(const std::string& name,
+                                                           CallOptions options = {});
+  // Replaces the policy (no rules: unrestricted). The answer must be 204
+  // exactly, as in both SDKs: a refusal is the server's Error (an invalid
+  // policy is usage, HTTP 400, with its words), any other success status
+  // protocol. The policy is sent as given (the server validates it).
+  // Setting the same policy twice is setting it once: retried.
+  asio::awaitable<void> set_network_policy(const std::string& name,
+                                           const proto::NetworkPolicy& policy,
+                                           CallOptions options = {});
+  // The privileges policy ({"profile","devices","noNewPrivileges"}, camelCase
+  // on the wire) and the resources policy ({"memory":{"limit_mb",
+  // "autoscale"}}) as JSON text, in and out (§8.4). set_* returns the
+  // object the server stored (what was sent when it answers no body);
+  // delete_* goes back to the default. All retried (idempotent).
+  asio::awaitable<std::string> get_privileges(const std::string& name, CallOptions options = {});
+  asio::awaitable<std::string> set_privileges(const std::string& name, const std::string& json,
+                                              CallOptions options = {});
+  asio::awaitable<void> delete_privileges(const std::string& name, CallOptions options = {});
+  asio::awaitable<std::string> get_resources(const std::string& name, CallOptions options = {});
+  asio::awaitable<std::string> set_resources(const std::string& name, const std::string& json,
+                                             CallOptions options = {});
+  asio::awaitable<void> delete_resources(const std::string& name, CallOptions options = {});
+
   // --- tunnels and ports (spec §9, §6) ---
   // A TCP connection to `host:port` inside the sprite (`host`: the
   // sprite's own names and loopback addresses; what it views must live
@@ -447,6 +473,11 @@ class Client {
                                     const std::string& op);
   asio::awaitable<Response> expect(Request request, bool idempotent, Millis timeout,
                                    const std::string& op, int ok_low, int ok_high);
+  // GET, POST (with `json`) or DELETE of policy/KIND (privileges,
+  // resources): the answer's body.
+  asio::awaitable<std::string> policy_call(const std::string& method, const std::string& name,
+                                           const std::string& kind, const std::string& json,
+                                           CallOptions options);
   asio::awaitable<std::unique_ptr<EventStream>> service_action(const std::string& name,
                                                                const std::string& svc,
                                                                const std::string& action,

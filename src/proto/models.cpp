@@ -421,4 +421,38 @@ std::vector<Service> parse_services(std::string_view body) {
   return out;
 }
 
+// --- policies --------------------------------------------------------------------
+
+NetworkPolicy parse_network_policy_body(std::string_view body) {
+  auto o = parse_object(body, "network policy");
+  NetworkPolicy policy;
+  const auto* rules = o.if_contains("rules");
+  if (!rules || rules->is_null()) return policy;
+  if (!rules->is_array()) throw ModelError("the server's network policy has no rules array");
+  for (const auto& item : rules->as_array()) {
+    if (!item.is_object()) throw ModelError("the server's network policy has a non-object rule");
+    const auto& r = item.as_object();
+    PolicyRule rule;
+    rule.domain = text_of(r, "domain");
+    rule.action = text_of(r, "action");
+    rule.include = text_of(r, "include");
+    policy.rules.push_back(std::move(rule));
+  }
+  return policy;
+}
+
+std::string network_policy_body(const NetworkPolicy& policy) {
+  json::array rules;
+  for (const PolicyRule& rule : policy.rules) {
+    json::object r;
+    if (!rule.domain.empty()) r["domain"] = rule.domain;
+    if (!rule.action.empty()) r["action"] = rule.action;
+    if (!rule.include.empty()) r["include"] = rule.include;
+    rules.push_back(std::move(r));
+  }
+  json::object o;
+  o["rules"] = std::move(rules);
+  return json::serialize(o);
+}
+
 }  // namespace spritescript::proto

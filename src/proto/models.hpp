@@ -1,10 +1,12 @@
 // JSON models of the Sprites API as a client reads and writes them
 // (shared/spec/sprites-api.md §2, §3.2, §5, §10, §11): sprites, list pages,
 // exec options as a query, sessions, kill events, filesystem entries and
-// answers, services. Parsing is lenient the way the
+// answers, services, the network policy (§8). Parsing is lenient the way the
 // SDKs are (missing optional fields take defaults, unknown fields are kept
 // in `json`); a body that is not the right shape is a ModelError. Pure.
 #pragma once
+
+#include "proto/network_policy.hpp"
 
 #include <chrono>
 #include <cstdint>
@@ -204,6 +206,20 @@ struct Service : ServiceDefinition {
 Service parse_service(std::string_view body);
 // A JSON array, or {"services": [...]} (JS accepts both, §11.2).
 std::vector<Service> parse_services(std::string_view body);
+
+// --- policies (§8) ---
+
+// GET policy/network's answer, read leniently as the SDKs do: `rules`
+// missing or null is no rules; each rule's `domain`, `action` and
+// `include` are kept as sent (unknown fields dropped, nothing validated:
+// the server decides what is valid). A body that is not an object, rules
+// that are not an array, or a rule that is not an object: ModelError.
+NetworkPolicy parse_network_policy_body(std::string_view body);
+// POST policy/network's body {"rules":[...]}: each rule as given, its
+// empty fields left out (as Go sends it). Unlike network_policy.hpp's
+// to_json, nothing is dropped or fixed: an invalid rule reaches the
+// server, which says what is wrong with it.
+std::string network_policy_body(const NetworkPolicy& policy);
 
 // Percent-encodes a query value or path segment (RFC 3986 unreserved kept).
 std::string percent_encode(std::string_view text);

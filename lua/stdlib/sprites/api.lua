@@ -1,6 +1,7 @@
 -- sprites.api: the Sprites API in Lua: sprites, commands, processes and
 -- checkpoints (docs/lua-api.md); files (sprites/files.lua), services and
--- sessions (sprites/services.lua) extend Sprite from their own files. Every call waits in the calling task only
+-- sessions (sprites/services.lua), tunnels (sprites/network.lua) and
+-- policies (sprites/policy.lua) extend Sprite from their own files. Every call waits in the calling task only
 -- (the C++ client runs it as an op on the loop; spritescript.client), and
 -- every failure is a structured error (sprites.error) naming what failed.
 local client = require "spritescript.client"
@@ -420,5 +421,6 @@ local helpers = {
 require("sprites.files").install(M, helpers)
 require("sprites.services").install(M, helpers)
 require("sprites.network").install(M, helpers)
+require("sprites.policy").install(M, helpers)
 
 return M
