@@ -25,6 +25,7 @@
 
 #include "engine/api.hpp"
 #include "engine/fleet.hpp"
+#include "engine/sandbox.hpp"
 
 namespace json = boost::json;
 
@@ -196,6 +197,11 @@ std::vector<ListeningPort> parse_proc_net_tcp(std::string_view text, bool ipv6) 
       }
       if (!ok) continue;
       ::inet_ntop(AF_INET6, &a, printed, sizeof printed);
+    }
+    // The engine's own proxy in the sprite (egress.hpp) is not the sprite's.
+    if (!ipv6 && port == sandbox::kProxyPort &&
+        std::string_view(printed) == sandbox::kEgressAddress) {
+      continue;
     }
     ListeningPort p;
     p.port = static_cast<int>(port);

@@ -8,6 +8,7 @@
 #include <filesystem>
 
 #include "engine/api.hpp"
+#include "engine/ports.hpp"
 #include "engine/store.hpp"
 #include "proto/http_target.hpp"
 
@@ -185,4 +186,23 @@ TEST_CASE("request targets: decoded segments, repeated query keys in order", "[p
   CHECK_FALSE(spritescript::proto::parse_target("v1/sprites"));
   CHECK_FALSE(spritescript::proto::parse_target("/v1/%zz"));
   CHECK_FALSE(spritescript::proto::parse_target("/v1/x?a=%4"));
+}
+
+TEST_CASE("listening ports: /proc/net/tcp lines, without the engine's proxy", "[engine][ports]") {
+  // 0.0.0.0:8080 listening, 127.0.0.53:3128 listening (the engine's), and an
+  // established connection (state 01).
+  const char* text =
+      "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout "
+      "inode\n"
+      "   0: 00000000:1F90 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 "
+      "1111 1 0000000000000000 100 0 0 10 0\n"
+      "   1: 3500007F:0C38 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 "
+      "2222 1 0000000000000000 100 0 0 10 0\n"
+      "   2: 0100007F:1F90 0100007F:C350 01 00000000:00000000 00:00000000 00000000     0        0 "
+      "3333 1 0000000000000000 100 0 0 10 0\n";
+  auto ports = spritescript::engine::parse_proc_net_tcp(text, false);
+  REQUIRE(ports.size() == 1);
+  CHECK(ports[0].port == 8080);
+  CHECK(ports[0].address == "0.0.0.0");
+  CHECK(ports[0].inode == 1111);
 }

@@ -7,6 +7,7 @@
 
 #include "proto/api_error.hpp"
 #include "proto/network_policy.hpp"
+#include "proto/proxy_request.hpp"
 #include "proto/signals.hpp"
 #include "proto/values.hpp"
 
@@ -235,4 +236,47 @@ TEST_CASE("invalid network policies say which rule and what is wrong", "[proto][
   }
   CHECK(proto::normalize_host("Allowed.Test.") == "allowed.test");
   CHECK(proto::normalize_host("bad host").empty());
+}
+
+TEST_CASE("proxy requests: CONNECT and absolute URLs parse, the rest is refused",
+          "[proto][egress]") {
+  std::string error;
+  auto connect = proto::parse_proxy_request(
+      "CONNECT github.com:443 HTTP/1.1\r\nHost: github.com:443\r\nUser-Agent: curl", error);
+  REQUIRE(connect);
+  CHECK(connect->connect);
+  CHECK(connect->host == "github.com");
+  CHECK(connect->port == 443);
+  auto v6 = proto::parse_proxy_request("CONNECT [2001:db8::1]:8443 HTTP/1.1", error);
+  REQUIRE(v6);
+  CHECK(v6->host == "2001:db8::1");
+  CHECK(v6->port == 8443);
+
+  auto get = proto::parse_proxy_request(
+      "GET http://user:pw@Deb.Debian.org/debian/dists?x=1 HTTP/1.1\r\nHost: deb.debian.org\r\n"
+      "Proxy-Connection: keep-alive\r\nProxy-Authorization: Basic eA==\r\nAccept: */*",
+      error);
+  REQUIRE(get);
+  CHECK_FALSE(get->connect);
+  CHECK(get->host == "Deb.Debian.org");
+  CHECK(get->port == 80);
+  CHECK(get->target == "/debian/dists?x=1");
+  CHECK(proto::forwarded_head(*get) ==
+        "GET /debian/dists?x=1 HTTP/1.1\r\nHost: deb.debian.org\r\nAccept: */*\r\n"
+        "Connection: close\r\n\r\n");
+  auto bare = proto::parse_proxy_request("GET http://example.test:8080 HTTP/1.0", error);
+  REQUIRE(bare);
+  CHECK(bare->target == "/");
+  CHECK(proto::forwarded_head(*bare) ==
+        "GET / HTTP/1.0\r\nHost: example.test:8080\r\nConnection: close\r\n\r\n");
+
+  for (const char* bad :
+       {"GET / HTTP/1.1", "GET https://example.test/ HTTP/1.1", "CONNECT example.test HTTP/1.1",
+        "CONNECT example.test:99999 HTTP/1.1", "GET http://:80/ HTTP/1.1", "NONSENSE",
+        "GET http://a.test/ SPDY/3", "GET http://a.test/ HTTP/1.1\r\nno colon here"}) {
+    INFO(bad);
+    error.clear();
+    CHECK_FALSE(proto::parse_proxy_request(bad, error));
+    CHECK_FALSE(error.empty());
+  }
 }
