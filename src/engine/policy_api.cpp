@@ -3,6 +3,7 @@
 #include <boost/json.hpp>
 
 #include <fstream>
+#include <map>
 #include <sstream>
 
 #include "engine/api.hpp"
@@ -47,7 +48,7 @@ std::string privileges_problem(const json::value& v) {
         for (const auto& d : *devices) strings = strings && d.is_string();
       }
       if (!strings) return R"("devices" must be an array of strings)";
-    } else if (key == "noNewPrivileges") {
+    } else if (key == "noNewPrivileges" || key == "no_new_privileges") {
       if (!value.is_bool()) return R"("noNewPrivileges" must be true or false)";
     } else {
       return "unknown field \"" + std::string(key) +
@@ -66,7 +67,7 @@ std::string resources_problem(const json::value& v) {
     const json::object* memory = value.if_object();
     if (!memory) return R"("memory" must be an object like {"limit_mb":1024,"autoscale":false})";
     for (const auto& [field, x] : *memory) {
-      if (field == "limit_mb") {
+      if (field == "limit_mb" || field == "limitMB") {
         if (!x.is_int64() || x.as_int64() < 0) {
           return R"("memory.limit_mb" must be a whole number of MiB, 0 or more)";
         }
@@ -190,12 +191,23 @@ HttpResponse PolicyApi::stored(const HttpRequest& request, const std::string& na
   if (!problem.empty())
     return api_error(400, "invalid_policy", "invalid " + kind + " policy: " + problem);
   // Fields left out keep their defaults, so GET always shows every field.
+  // A field's other spelling (the JS SDK's camelCase, or snake_case; spec
+  // §16 item 30) is stored as sent, in place of the default's.
   json::object merged = default_policy(kind).as_object();
+  auto put = [](json::object& into, std::string_view key, const json::value& value) {
+    static const std::map<std::string_view, std::string_view> other_spelling = {
+        {"no_new_privileges", "noNewPrivileges"},
+        {"noNewPrivileges", "no_new_privileges"},
+        {"limitMB", "limit_mb"},
+        {"limit_mb", "limitMB"}};
+    if (auto it = other_spelling.find(key); it != other_spelling.end()) into.erase(it->second);
+    into[key] = value;
+  };
   for (const auto& [key, value] : body.as_object()) {
     if (key == "memory") {
-      for (const auto& [field, x] : value.as_object()) merged["memory"].as_object()[field] = x;
+      for (const auto& [field, x] : value.as_object()) put(merged["memory"].as_object(), field, x);
     } else {
-      merged[key] = value;
+      put(merged, key, value);
     }
   }
   try {
