@@ -31,6 +31,10 @@ usage:
                                     run the local engine (docs/engine.md)
   spritescript engine start|status|stop|logs [--state-dir DIR]
                                     the local engine in the background
+  spritescript COMMAND [ARGS...]    everyday commands (docs/cli.md):
+      ls create destroy use exec console sessions checkpoint restore
+      policy proxy url fs services repl scripts trust doctor
+      (COMMAND --help says more)
   spritescript version              print the version
   spritescript help                 show this help
 
@@ -178,14 +182,20 @@ int run_main(int argc, char** argv) {
     options.code = args[i + 1];
     options.args = rest(i + 2);
   } else if (command == "run") {
-    if (i + 1 >= args.size()) return usage_error("run needs a script file");
-    options.file = args[i + 1];
-    options.args = rest(i + 2);
+    std::size_t script = i + 1;
+    for (; script < args.size() && args[script] == "--trust"; ++script) options.trust = true;
+    if (script >= args.size()) return usage_error("run needs a script (a file, or a name from 'spritescript scripts')");
+    options.file = args[script];
+    options.args = rest(script + 1);
   } else if (ends_with(command, ".lua") || command.find('/') != std::string::npos) {
     options.file = command;
     options.args = rest(i + 1);
   } else {
-    return usage_error("unknown command '" + command + "'");
+    // Everything else is a built-in command written in Lua (lua/stdlib/
+    // spritescript/cli): ls, create, exec, console, repl... It says what
+    // an unknown command is closest to.
+    options.module = "spritescript.cli";
+    options.args = rest(i);
   }
 
   spritescript::host::Runtime runtime;

@@ -94,6 +94,12 @@ int Runtime::run(const RunOptions& options) {
     lua::push(L, *options.file);
     lua_setfield(L, -2, "file");
   }
+  if (options.module) {
+    lua::push(L, *options.module);
+    lua_setfield(L, -2, "module");
+  }
+  lua_pushboolean(L, options.trust);
+  lua_setfield(L, -2, "trust");
   if (options.code) {
     lua::push(L, *options.code);
     lua_setfield(L, -2, "code");

@@ -12,6 +12,10 @@ namespace spritescript::host {
 struct RunOptions {
   std::optional<std::string> file;  // spritescript run FILE
   std::optional<std::string> code;  // spritescript -e CODE
+  // A built-in command (spritescript ls, create, repl...): the module's
+  // main(...) runs with `args`; a number it returns is the exit code.
+  std::optional<std::string> module;
+  bool trust = false;  // run --trust: run a project script without asking
   std::vector<std::string> args;    // the script's `...` and arg[1..n]
   bool verbose = false;             // print tracebacks
 };

@@ -32,6 +32,7 @@ core.set_interrupt_error(INTERRUPTED)
 sprites = require "sprites"
 
 local M = {}
+package.loaded["spritescript.runtime"] = M
 
 local verbose = false
 
@@ -53,12 +54,17 @@ local function report(prefix, err)
   end
 end
 
--- M.run{file=, code=, args=, verbose=} -> process exit code
+-- M.run{file=, code=, module=, args=, verbose=, trust=} -> process exit code
 function M.run(opts)
   verbose = opts.verbose
+  M.verbose, M.trust = opts.verbose, opts.trust
   local args = opts.args or {}
   local chunk, err, site
-  if opts.code then
+  if opts.module then
+    -- A built-in command: its module's main(...) returns the exit code.
+    site = opts.module
+    chunk = function(...) return require(opts.module).main(...) end
+  elseif opts.code then
     site = "(command line)"
     chunk, err = loadstring(opts.code, "=(command line)")
   else
@@ -77,7 +83,7 @@ function M.run(opts)
     return errors.exit_codes.syntax
   end
 
-  arg = { [-1] = "spritescript", [0] = opts.file or "-e" }
+  arg = { [-1] = "spritescript", [0] = opts.file or opts.module or "-e" }
   for i = 1, #args do arg[i] = args[i] end
 
   task.on_interrupt = function()
@@ -89,6 +95,7 @@ function M.run(opts)
   io.stdout:flush()
 
   local code = 0
+  if opts.module and root.ok and type(root.results[2]) == "number" then code = root.results[2] end
   if root.state ~= "done" then
     report("spritescript: ", task.deadlock_error)
     code = errors.exit_codes.deadlock
