@@ -404,7 +404,7 @@ function Sprite:ports() end
 
 ---Without options, the network policy; with them, replaces it and returns the policy sent.
 ---
----The rules sent are, in order: `{include = "defaults"}` when `defaults`, an allow rule for each name of `allow`, a deny rule for each of `deny`, then `rules` as given (the server validates them: an invalid one is `usage` with its words, and the policy stays as it was). `s:policy{}` or `s:policy(false)`: no rules, unrestricted. The engine stores names lowercased, so `s:policy()` may differ from what was sent in case.
+---The rules sent are, in order: `{include = "defaults"}` when `defaults`, an allow rule for each name of `allow`, a deny rule for each of `deny`, then `rules` as given, and last the preset's catch-all (`preset = "defaults"`: defaults first and `*` denied last; `"locked"`: only the allows, `*` denied last; `"open"`: `*` allowed last, so only the denies bite). (The server validates them: an invalid one is `usage` with its words, and the policy stays as it was). `s:policy{}` or `s:policy(false)`: no rules, unrestricted. The engine stores names lowercased, so `s:policy()` may differ from what was sent in case.
 ---@param opts? sprites.PolicyOptions|false the new policy; `false`: no rules
 ---@return sprites.NetworkPolicy policy # `{rules = {...}}`: the policy (as sent, when setting)
 function Sprite:policy(opts) end
@@ -1132,6 +1132,7 @@ local Error = {}
 ---@field deny? string|string[] names to deny (as `allow`)
 ---@field defaults? boolean include the server's preset allow list (GitHub, npm, PyPI, Docker Hub, AI APIs)
 ---@field rules? sprites.PolicyRule[] raw rules, appended
+---@field preset? string `"defaults"`, `"locked"` or `"open"`: a named mode, above
 
 ---@class sprites.PrivilegesOptions
 ---@field profile? "minimal"|"standard"|"privileged"|"" the profile (`""`: none)

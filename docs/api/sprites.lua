@@ -729,7 +729,9 @@ print("open http://127.0.0.1:" .. fwd.local_port)]] },
     { name = "policy", group = "Policies",
       summary = "Without options, the network policy; with them, replaces it and returns the policy sent.",
       description = "The rules sent are, in order: `{include = \"defaults\"}` when `defaults`, an allow rule " ..
-        "for each name of `allow`, a deny rule for each of `deny`, then `rules` as given (the server " ..
+        "for each name of `allow`, a deny rule for each of `deny`, then `rules` as given, and last the " ..
+        "preset's catch-all (`preset = \"defaults\"`: defaults first and `*` denied last; `\"locked\"`: " ..
+        "only the allows, `*` denied last; `\"open\"`: `*` allowed last, so only the denies bite). (The server " ..
         "validates them: an invalid one is `usage` with its words, and the policy stays as it was). " ..
         "`s:policy{}` or `s:policy(false)`: no rules, unrestricted. The engine stores names lowercased, " ..
         "so `s:policy()` may differ from what was sent in case.",
@@ -743,11 +745,13 @@ print("open http://127.0.0.1:" .. fwd.local_port)]] },
         { name = "deny", type = "string|string[]", description = "names to deny (as `allow`)" },
         { name = "defaults", type = "boolean", description = "include the server's preset allow list (GitHub, npm, PyPI, Docker Hub, AI APIs)" },
         { name = "rules", type = "sprites.PolicyRule[]", description = "raw rules, appended" },
+        { name = "preset", type = "string", description = "`\"defaults\"`, `\"locked\"` or `\"open\"`: a named mode, above" },
       },
       returns = { { type = "sprites.NetworkPolicy", name = "policy", description = "`{rules = {...}}`: the policy (as sent, when setting)" } },
       errors = { "usage", "not_found", "API", "WAIT" },
       example = [[
-s:policy { defaults = true, allow = { "*.internal.example.com" }, deny = { "*" } }
+s:policy { preset = "defaults", allow = { "*.internal.example.com" } }  -- an agent's allow-list
+s:policy { preset = "open", deny = { "*.tracker.example" } }           -- a human's open network
 for _, r in ipairs(s:policy().rules) do print(r.include or r.domain, r.action) end]] },
     { name = "policy_allows", group = "Policies",
       summary = "Whether the network policy lets the sprite reach `domain`, decided here as the engine decides.",

@@ -93,7 +93,7 @@ T.test("bad options and invalid policies are usage errors; the old policy stays"
   s:policy { allow = { "github.com" } }
   local err = T.raises("usage", s.policy, s, { alow = { "github.com" } })
   T.match(err.message, "unknown option 'alow'")
-  T.match(err.message, "known: allow, defaults, deny, rules")
+  T.match(err.message, "known: allow, defaults, deny, preset, rules")
   err = T.raises("usage", s.policy, s, { "github.com" })
   T.match(err.message, "expected an options table")
   err = T.raises("usage", s.policy, s, { defaults = "yes" })
@@ -127,6 +127,23 @@ T.test("bad options and invalid policies are usage errors; the old policy stays"
   T.raises("not_found", ghost.privileges, ghost)
   T.raises("not_found", ghost.resources, ghost, false)
   s:delete()
+end)
+
+T.test("named presets put defaults first and a catch-all last", function()
+  local s = fresh("pol-presets")
+  s:policy { preset = "defaults", allow = { "mine.example.com" } }
+  T.eq(shown(s:policy()), "include:defaults,mine.example.com:allow,*:deny")
+  s:policy { preset = "locked", allow = { "github.com" } }
+  T.eq(shown(s:policy()), "github.com:allow,*:deny")
+  T.eq(s:policy_allows("pypi.org"), false, "locked: only the allows")
+  s:policy { preset = "open", deny = { "*.tracker.example" } }
+  T.eq(shown(s:policy()), "*.tracker.example:deny,*:allow")
+  T.eq(s:policy_allows("a.tracker.example"), false)
+  T.eq(s:policy_allows("example.org"), true)
+  s:policy { preset = "open" }
+  T.eq(#s:policy().rules, 0, "open alone: unrestricted, no rules")
+  local err = T.raises("usage", s.policy, s, { preset = "tight" })
+  T.match(err.message, "preset is")
 end)
 
 T.test("privileges and resources: set, read back, reset", function()

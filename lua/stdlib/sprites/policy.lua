@@ -43,7 +43,15 @@ function M.install(api, h)
   ---------------------------------------------------------------------------
   -- The network policy
   ---------------------------------------------------------------------------
-  local policy_options = set("allow", "deny", "defaults", "rules")
+  local policy_options = set("allow", "deny", "defaults", "rules", "preset")
+  -- Named presets: what goes first and what closes the list (a catch-all
+  -- last, so the policy means the same on any server, whatever it does
+  -- with names no rule matches).
+  local presets = {
+    open = { last = "allow" },                      -- everything, minus the denies
+    defaults = { defaults = true, last = "deny" },  -- the usual dev hosts and the allows only
+    locked = { last = "deny" },                     -- the allows only
+  }
   local rule_fields = set("domain", "action", "include")
 
   -- opts[key]: a name or an array of names.
@@ -97,9 +105,11 @@ function M.install(api, h)
 
   -- s:policy() -> {rules = {...}}: the network policy ({rules = {}}:
   -- unrestricted).
-  -- s:policy{allow=, deny=, defaults=, rules=} -> the policy sent: replaces
-  -- it with {include="defaults"} (when defaults), then an allow rule per
-  -- name of allow, a deny rule per name of deny, then the raw rules.
+  -- s:policy{allow=, deny=, defaults=, rules=, preset=} -> the policy sent:
+  -- replaces it with {include="defaults"} (when defaults, or preset
+  -- "defaults"), then an allow rule per name of allow, a deny rule per name
+  -- of deny, the raw rules, and last the preset's catch-all ("*": deny for
+  -- "defaults" and "locked", allow for "open").
   -- s:policy{} or s:policy(false): no rules, unrestricted.
   function Sprite:policy(opts)
     local what = "sprite:policy"
@@ -111,14 +121,26 @@ function M.install(api, h)
     if opts == false then opts = {} end
     opts = check_keys(what, opts, policy_options)
     check_type(what, opts.defaults, "defaults", "boolean")
+    local preset = {}
+    if opts.preset ~= nil then
+      preset = presets[opts.preset]
+      if not preset then
+        errors.raise("usage", ("%s: preset is \"open\", \"defaults\" or \"locked\", not %s"):format(
+          what, tostring(opts.preset)), nil, 2)
+      end
+    end
     local rules = {}
-    if opts.defaults then rules[#rules + 1] = { include = "defaults" } end
+    if opts.defaults or preset.defaults then rules[#rules + 1] = { include = "defaults" } end
     for _, d in ipairs(domain_list(what, opts, "allow")) do rules[#rules + 1] = { domain = d, action = "allow" } end
     for _, d in ipairs(domain_list(what, opts, "deny")) do rules[#rules + 1] = { domain = d, action = "deny" } end
     for _, rule in ipairs(raw_rules(what, opts.rules)) do
       local copy = {}
       for k, v in pairs(rule) do copy[k] = v end
       rules[#rules + 1] = copy
+    end
+    -- "open" with nothing else is no rules at all (unrestricted).
+    if preset.last and (preset.last == "deny" or #rules > 0) then
+      rules[#rules + 1] = { domain = "*", action = preset.last }
     end
     call("set network policy of " .. self.name, client.set_network_policy(self.name, rules))
     return { rules = json.array(rules) }
