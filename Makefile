@@ -50,6 +50,7 @@ bench: build
 	bench/fs_api.sh $(BUILD)/spritescript
 	bench/lua_api.sh $(BUILD)/spritescript
 	bench/proxy.sh $(BUILD)/spritescript
+	bench/egress.sh $(BUILD)/spritescript
 
 format:
 	clang-format -i $$(git ls-files 'src/*.cpp' 'src/*.hpp' 'tests/*.cpp')

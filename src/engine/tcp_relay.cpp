@@ -6,7 +6,7 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 
-#include <vector>
+#include <memory>
 
 namespace asio = boost::asio;
 using asio::ip::tcp;
@@ -26,10 +26,11 @@ TcpRelay::TcpRelay(tcp::socket a, tcp::socket b)
 
 asio::awaitable<void> TcpRelay::pump(tcp::socket& from, tcp::socket& to, std::uint64_t& count) {
   auto self = shared_from_this();
-  std::vector<char> buffer(kChunk);
+  // Not zeroed: a short-lived connection would pay for clearing 256 KiB.
+  std::unique_ptr<char[]> buffer(new char[kChunk]);
   boost::system::error_code ignored;
   for (;;) {
-    auto [ec, n] = co_await from.async_read_some(asio::buffer(buffer), kAsTuple);
+    auto [ec, n] = co_await from.async_read_some(asio::buffer(buffer.get(), kChunk), kAsTuple);
     if (ec == asio::error::eof) {
       to.shutdown(tcp::socket::shutdown_send, ignored);  // half-close, passed on
       break;
@@ -38,7 +39,7 @@ asio::awaitable<void> TcpRelay::pump(tcp::socket& from, tcp::socket& to, std::ui
       abort();
       break;
     }
-    auto [wec, written] = co_await asio::async_write(to, asio::buffer(buffer.data(), n), kAsTuple);
+    auto [wec, written] = co_await asio::async_write(to, asio::buffer(buffer.get(), n), kAsTuple);
     count += written;
     if (wec) {
       abort();
