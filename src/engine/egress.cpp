@@ -288,11 +288,9 @@ struct Egress::Core : std::enable_shared_from_this<Egress::Core> {
     const bool restricted = !self->policies.get(sprite->name)->unrestricted();
     std::vector<tcp::endpoint> endpoints;
     for (const auto& a : resolved.addresses) {
-      if (self->exempt.contains(a.to_string())) {
-        endpoints.emplace_back(a, static_cast<unsigned short>(request->port));
-      } else if (!always_blocked(a) && !(restricted && is_private(a))) {
-        endpoints.emplace_back(a, static_cast<unsigned short>(request->port));
-      }
+      const bool reachable = self->exempt.contains(a.to_string()) ||
+                             (!always_blocked(a) && !(restricted && is_private(a)));
+      if (reachable) endpoints.emplace_back(a, static_cast<unsigned short>(request->port));
     }
     if (endpoints.empty()) {
       co_await reply(client, http_error(403, "Forbidden",
@@ -346,7 +344,7 @@ struct Egress::Core : std::enable_shared_from_this<Egress::Core> {
 
   static asio::awaitable<void> dns_loop(std::shared_ptr<Core> self,
                                         std::shared_ptr<SpriteEgress> sprite) {
-    std::array<char, 4096> datagram;
+    std::array<char, 4096> datagram{};
     while (!sprite->closed) {
       udp::endpoint from;
       auto [ec, n] =
