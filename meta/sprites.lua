@@ -298,13 +298,13 @@ function Sprite:chown(path, opts) end
 ---@param path string the directory
 function Sprite:mkdir(path) end
 
----Copies a local directory tree into `remote_dir` (made if needed), modes kept.
+---Copies a local file, or a local directory tree into `remote` (made if needed), modes kept.
 ---
----Each file is read whole and sent from memory. Symlinks and special files are not copied: their paths are in `skipped`.
----@param local_dir string the local directory
----@param remote_dir string the directory in the sprite
+---A file goes to `remote` itself, or into it when `remote` ends in `/`. Each file is streamed from the disk as it is sent, never whole in memory, so a file of any size can be pushed. Regular files only: symlinks and special files in a tree are not copied (their paths are in `skipped`).
+---@param local_path string the local file or directory
+---@param remote string the file or directory in the sprite
 ---@return sprites.TransferResult result # `{files, dirs, bytes, skipped}`
-function Sprite:push(local_dir, remote_dir) end
+function Sprite:push(local_path, remote) end
 
 ---Copies a remote directory tree into `local_dir` (made if needed), modes kept, streaming each file.
 ---@param remote_dir string the directory in the sprite
@@ -837,6 +837,7 @@ local Error = {}
 ---@field labels string[] its labels
 ---@field created_at string RFC 3339
 ---@field updated_at string RFC 3339
+---@field last_running_at string? RFC 3339: when it last ran (absent when it never did)
 
 ---------------------------------------------------------------------------
 -- sprites.RunResult

@@ -537,16 +537,19 @@ out:close()]] },
       returns = {},
       errors = { "usage", "conflict", "API", "WAIT" } },
     { name = "push", group = "Files",
-      summary = "Copies a local directory tree into `remote_dir` (made if needed), modes kept.",
-      description = "Each file is read whole and sent from memory. Symlinks and special files are not copied: " ..
-        "their paths are in `skipped`.",
+      summary = "Copies a local file, or a local directory tree into `remote` (made if needed), modes kept.",
+      description = "A file goes to `remote` itself, or into it when `remote` ends in `/`. Each file is streamed " ..
+        "from the disk as it is sent, never whole in memory, so a file of any size can be pushed. Regular files " ..
+        "only: symlinks and special files in a tree are not copied (their paths are in `skipped`).",
       params = {
-        { name = "local_dir", type = "string", description = "the local directory" },
-        { name = "remote_dir", type = "string", description = "the directory in the sprite" },
+        { name = "local_path", type = "string", description = "the local file or directory" },
+        { name = "remote", type = "string", description = "the file or directory in the sprite" },
       },
       returns = { { type = "sprites.TransferResult", name = "result", description = "`{files, dirs, bytes, skipped}`" } },
       errors = { "usage", "not_found", "error", "API", "WAIT" },
-      example = [[s:push("./site", "/home/sprite/site")]] },
+      example = [[
+s:push("./site", "/home/sprite/site")
+s:push("dist/app.tar.gz", "/home/sprite/")  -- /home/sprite/app.tar.gz]] },
     { name = "pull", group = "Files",
       summary = "Copies a remote directory tree into `local_dir` (made if needed), modes kept, streaming each file.",
       params = {
@@ -1293,6 +1296,7 @@ section {
     { name = "labels", type = "string[]", description = "its labels" },
     { name = "created_at", type = "string", description = "RFC 3339" },
     { name = "updated_at", type = "string", description = "RFC 3339" },
+    { name = "last_running_at", type = "string?", description = "RFC 3339: when it last ran (absent when it never did)" },
   },
 }
 

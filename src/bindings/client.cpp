@@ -209,6 +209,7 @@ void push_sprite(lua_State* L, const proto::Sprite& s) {
   set_string(L, "url_auth", s.url_settings.auth);
   set_string(L, "created_at", s.created_at);
   set_string(L, "updated_at", s.updated_at);
+  if (!s.last_running_at.empty()) set_string(L, "last_running_at", s.last_running_at);
   push_strings(L, s.labels);
   lua_setfield(L, -2, "labels");
 }
@@ -1011,6 +1012,33 @@ int l_write_file(lua_State* L) {
       L, write_file(client_of(L), std::move(name), std::move(path), std::move(data), mode, mkdir));
 }
 
+asio::awaitable<Pusher> upload_file(std::shared_ptr<Client> c, std::string name, std::string path,
+                                    std::string local_path, std::optional<unsigned> mode,
+                                    bool mkdir) {
+  client::FsOptions options;
+  proto::FsWritten w = co_await c->write_file_from(name, path, local_path, mode, mkdir, options);
+  co_return [w](lua_State* L) {
+    lua_createtable(L, 0, 3);
+    set_string(L, "path", w.path);
+    set_number(L, "size", static_cast<double>(w.size));
+    set_number(L, "mode", w.mode);
+    return 1;
+  };
+}
+
+// client.upload_file(name, path, local_path, mode|nil, mkdir) -> op: {path, size, mode};
+// the local regular file is streamed, never whole in memory
+int l_upload_file(lua_State* L) {
+  std::string name = string_arg(L, 1, "the sprite name");
+  std::string path = string_arg(L, 2, "the path");
+  std::string local_path = string_arg(L, 3, "the local file");
+  std::optional<unsigned> mode;
+  if (!lua_isnil(L, 4)) mode = mode_arg(L, 4);
+  const bool mkdir = lua_isnil(L, 5) || lua_toboolean(L, 5) != 0;
+  return start_op(L, upload_file(client_of(L), std::move(name), std::move(path),
+                                 std::move(local_path), mode, mkdir));
+}
+
 asio::awaitable<Pusher> list_dir(std::shared_ptr<Client> c, std::string name, std::string path,
                                  bool recursive) {
   client::FsOptions options;
@@ -1229,6 +1257,29 @@ int l_local_tree(lua_State* L) {
     set_number(L, "mode", items[i].mode);
     lua_rawseti(L, -2, static_cast<int>(i + 1));
   }
+  return 1;
+}
+
+// client.local_stat(path) -> {type=file|directory|symlink|other, size, mode}, or nil,
+// message (symlinks followed)
+int l_local_stat(lua_State* L) {
+  const fs::path path(string_arg(L, 1, "the path"));
+  std::error_code ec;
+  const fs::file_status st = fs::status(path, ec);
+  if (ec) return local_failure(L, path.string() + ": " + ec.message());
+  std::uintmax_t size = 0;
+  std::string type = "other";
+  if (fs::is_directory(st)) {
+    type = "directory";
+  } else if (fs::is_regular_file(st)) {
+    type = "file";
+    size = fs::file_size(path, ec);
+    if (ec) return local_failure(L, path.string() + ": " + ec.message());
+  }
+  lua_createtable(L, 0, 3);
+  set_string(L, "type", type);
+  set_number(L, "size", static_cast<double>(size));
+  set_number(L, "mode", static_cast<unsigned>(st.permissions() & fs::perms::mask));
   return 1;
 }
 
@@ -2104,6 +2155,7 @@ void open_client(lua_State* L, asio::io_context& io, ClientConfigSource source) 
       {"read_file", lua::guarded<l_read_file>},
       {"open_file", lua::guarded<l_open_file>},
       {"write_file", lua::guarded<l_write_file>},
+      {"upload_file", lua::guarded<l_upload_file>},
       {"list_dir", lua::guarded<l_list_dir>},
       {"stat", lua::guarded<l_stat>},
       {"remove", lua::guarded<l_remove>},
@@ -2112,6 +2164,7 @@ void open_client(lua_State* L, asio::io_context& io, ClientConfigSource source) 
       {"chmod", lua::guarded<l_chmod>},
       {"chown", lua::guarded<l_chown>},
       {"local_tree", lua::guarded<l_local_tree>},
+      {"local_stat", lua::guarded<l_local_stat>},
       {"local_mkdir", lua::guarded<l_local_mkdir>},
       {"local_chmod", lua::guarded<l_local_chmod>},
       {"fnmatch", lua::guarded<l_fnmatch>},

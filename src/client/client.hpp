@@ -335,12 +335,25 @@ class Client {
   // Creates or truncates `path` with `data`. Without `mode`, a rewritten
   // file keeps its mode and a new one is 0644; missing parents are made
   // unless `mkdir_parents` is false. Default timeout Timeouts::files. The
-  // body is sent from memory: the transport has no streamed request
-  // bodies yet.
+  // body is sent from memory; write_file_from streams a local file.
   asio::awaitable<proto::FsWritten> write_file(const std::string& name, const std::string& path,
                                                std::string data,
                                                std::optional<unsigned> mode = std::nullopt,
                                                bool mkdir_parents = true, FsOptions options = {});
+  // The same with the contents of the local file `local_path`, streamed:
+  // it is read with plain read(2) in 256 KiB pieces as the connection
+  // takes them, so memory stays flat whatever its size. Regular files only
+  // (a directory, FIFO or device is usage); the size at the start is
+  // sent, and a file that shrinks meanwhile fails the call (conflict).
+  // Local failures carry the errno name as code() (ENOENT is not_found,
+  // EACCES api). The reads block the thread briefly (page cache or disk).
+  // Retried as write_file, from the first byte again.
+  asio::awaitable<proto::FsWritten> write_file_from(const std::string& name,
+                                                    const std::string& path,
+                                                    const std::string& local_path,
+                                                    std::optional<unsigned> mode = std::nullopt,
+                                                    bool mkdir_parents = true,
+                                                    FsOptions options = {});
   // A directory's children (all descendants with `recursive`), sorted by
   // name; a file gives its own entry.
   asio::awaitable<std::vector<proto::FsEntry>> list_dir(const std::string& name,

@@ -6,6 +6,7 @@
 
 #include <chrono>
 #include <map>
+#include <optional>
 #include <string>
 
 namespace spritescript::client {
@@ -35,8 +36,9 @@ struct RetryPolicy {
 };
 
 struct Config {
-  std::string api_url;  // "" with no token: the local engine
-  std::string token;    // never printed
+  std::string api_url;       // "" with no token: the local engine
+  std::string token;         // never printed
+  std::string token_source;  // where it came from ("SPRITE_TOKEN", ...); "" for none
   std::string ca_file;
   bool insecure = false;
   std::string proxy;  // from HTTPS_PROXY unless NO_PROXY covers the host
@@ -51,10 +53,29 @@ struct Config {
 
 // Reads the environment: SPRITES_API_URL (or SPRITE_URL), SPRITE_TOKEN or
 // SPRITES_TOKEN, SPRITES_CA_FILE, SPRITES_INSECURE=1, HTTPS_PROXY /
-// NO_PROXY (either case), SPRITESCRIPT_TRACE. A token without a URL means
+// NO_PROXY (either case), SPRITESCRIPT_TRACE. With no token variable, the
+// `sprite` CLI's login ($HOME/.sprites/sprites.json, sprite_cli_login) gives
+// the token, and the URL when none is set. A token without a URL means
 // https://api.sprites.dev. `env` defaults to the process environment (tests
-// pass their own).
+// pass their own; without HOME in it no file is read).
 Config config_from_environment(const std::map<std::string, std::string>* env = nullptr);
+
+// The `sprite` CLI's login, from HOME/.sprites/sprites.json (version "1"):
+// {"current_selection": {"url", "org"}, "urls": {URL: {"orgs": {ORG:
+// {"token" | "api_token" | "keyring_key"}}}}, "current_user", "users":
+// [{"id", "config_path"}]}. The token is the selected organization's (or
+// the only one's) under `api_url` ("": the selected URL, else
+// https://api.sprites.dev): a token is only ever used with the URL it is
+// filed under. A "keyring_key" is looked up in the CLI's file keyring
+// (HOME/.sprites/keyring/SERVICE/KEY, ':' written '-'); the system keyring
+// is not read. A user's own config (current_user) is tried first. Anything
+// missing, unreadable or of another shape gives nullopt: never an error.
+struct CliLogin {
+  std::string api_url;
+  std::string org;
+  std::string token;  // never printed
+};
+std::optional<CliLogin> sprite_cli_login(const std::string& home, const std::string& api_url = {});
 
 // Whether NO_PROXY (comma-separated hosts, ".suffix" or "*") covers `host`.
 bool no_proxy_matches(const std::string& no_proxy, const std::string& host);

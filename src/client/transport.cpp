@@ -43,6 +43,8 @@ constexpr auto kWebSocketIdle = std::chrono::seconds(45);
 // close theirs after a while; the engine after 5 minutes).
 constexpr auto kMaxIdleAge = std::chrono::seconds(30);
 constexpr std::size_t kStreamPiece = std::size_t{64} * 1024;
+// A streamed request body is read and written this much at a time.
+constexpr std::size_t kUploadPiece = std::size_t{256} * 1024;
 
 bool iequals(std::string_view a, std::string_view b) {
   return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
@@ -115,6 +117,19 @@ asio::awaitable<beast::error_code> write_request(Stream& stream,
   co_return ec;
 }
 
+template <class Stream>
+asio::awaitable<beast::error_code> write_head(Stream& stream,
+                                              http::request_serializer<http::empty_body>& sr) {
+  auto [ec, n] = co_await http::async_write_header(stream, sr, kAsTuple);
+  co_return ec;
+}
+
+template <class Stream>
+asio::awaitable<beast::error_code> write_bytes(Stream& stream, const char* data, std::size_t size) {
+  auto [ec, n] = co_await asio::async_write(stream, asio::buffer(data, size), kAsTuple);
+  co_return ec;
+}
+
 template <class Stream, class Parser>
 asio::awaitable<beast::error_code> read_message(Stream& stream, beast::flat_buffer& buffer,
                                                 Parser& parser) {
@@ -141,6 +156,17 @@ asio::awaitable<beast::error_code> write_request(Connection& c,
                                                  http::request<http::string_body>& req) {
   if (c.tls) co_return co_await write_request(*c.tls, req);
   co_return co_await write_request(*c.plain, req);
+}
+
+asio::awaitable<beast::error_code> write_head(Connection& c,
+                                              http::request_serializer<http::empty_body>& sr) {
+  if (c.tls) co_return co_await write_head(*c.tls, sr);
+  co_return co_await write_head(*c.plain, sr);
+}
+
+asio::awaitable<beast::error_code> write_bytes(Connection& c, const char* data, std::size_t size) {
+  if (c.tls) co_return co_await write_bytes(*c.tls, data, size);
+  co_return co_await write_bytes(*c.plain, data, size);
 }
 
 template <class Parser>
@@ -175,6 +201,58 @@ http::request<http::string_body> make_request(const Request& r, const Endpoint& 
   // POST/PUT always say how long the body is, even when it is empty.
   if (!r.body.empty() || r.method == "POST" || r.method == "PUT") req.prepare_payload();
   return req;
+}
+
+// A request with a streamed body: its header says the source's size.
+http::request<http::empty_body> make_head(const Request& r, const Endpoint& endpoint) {
+  http::request<http::empty_body> req;
+  req.method_string(r.method);
+  req.target(endpoint.path_prefix + r.target);
+  req.version(11);
+  req.set(http::field::host, endpoint.authority());
+  for (const auto& [k, v] : r.headers) req.set(k, v);
+  if (!r.content_type.empty()) req.set(http::field::content_type, r.content_type);
+  req.keep_alive(true);
+  req.content_length(r.source->size());
+  return req;
+}
+
+// Writes the header, then the source's bytes piece by piece straight to
+// the connection (one 256 KiB buffer, whatever the size). A connection
+// failure is returned; the source's own failure, or its ending early,
+// throws (the caller drops the connection: the server has half a body).
+asio::awaitable<beast::error_code> write_streamed(Connection& c, const Request& r,
+                                                  const Endpoint& endpoint,
+                                                  const std::string& what) {
+  auto req = make_head(r, endpoint);
+  http::request_serializer<http::empty_body> sr{req};
+  beast::error_code ec = co_await write_head(c, sr);
+  if (ec) co_return ec;
+  BodySource& source = *r.source;
+  const std::uint64_t total = source.size();
+  std::unique_ptr<char[]> piece(new char[std::min<std::uint64_t>(kUploadPiece, total) + 1]);
+  char* buffer = piece.get();
+  std::uint64_t sent = 0;
+  while (sent < total) {
+    const std::size_t want =
+        static_cast<std::size_t>(std::min<std::uint64_t>(kUploadPiece, total - sent));
+    const std::size_t n = co_await source.read(buffer, want);
+    if (n == 0 || n > want) {
+      throw Error(ErrorKind::usage, what + ": the body ended after " + std::to_string(sent) +
+                                        " of " + std::to_string(total) + " bytes");
+    }
+    ec = co_await write_bytes(c, buffer, n);
+    if (ec) co_return ec;
+    sent += n;
+  }
+  co_return ec;
+}
+
+// A write failure that may mean the server answered early and closed (an
+// error before taking the whole body): its answer may still be readable.
+bool may_have_answered(const beast::error_code& ec) {
+  return ec == asio::error::broken_pipe || ec == asio::error::connection_reset ||
+         ec == asio::error::eof || ec == http::error::end_of_stream;
 }
 
 template <class Body>
@@ -623,26 +701,51 @@ asio::awaitable<Response> Transport::send(const Request& request, Millis timeout
   for (int attempt = 0;; ++attempt) {
     auto conn = co_await impl->checkout(deadline, what);
     conn->lowest().expires_at(deadline);
-    auto req = make_request(request, impl->endpoint);
-    auto wec = co_await write_request(*conn, req);
+    beast::error_code wec;
+    bool answered_early = false;
+    if (request.source) {
+      std::exception_ptr source_failed;
+      try {
+        wec = co_await write_streamed(*conn, request, impl->endpoint, what);
+      } catch (...) {
+        source_failed = std::current_exception();
+      }
+      if (source_failed) {
+        impl->checkin(std::move(conn), false);
+        std::rethrow_exception(source_failed);
+      }
+    } else {
+      auto req = make_request(request, impl->endpoint);
+      wec = co_await write_request(*conn, req);
+    }
     http::response_parser<http::string_body> parser;
     parser.body_limit(kMaxBody);
     beast::error_code ec = wec;
-    if (!ec) ec = co_await read_message(*conn, parser);
+    if (!ec) {
+      ec = co_await read_message(*conn, parser);
+    } else if (request.source && may_have_answered(wec)) {
+      // The server stopped taking the body: perhaps it answered first.
+      auto rec = co_await read_message(*conn, parser);
+      if (!rec) {
+        ec = {};
+        answered_early = true;
+      }
+    }
     if (ec) {
       bool reused = conn->reused;
       impl->checkin(std::move(conn), false);
       // A kept-alive connection the server had closed meanwhile: the
-      // request never reached it, so a fresh connection may try again.
+      // request never reached it, so a fresh connection may try again
+      // (a streamed body never: the caller rewinds and retries).
       bool stale = ec == http::error::end_of_stream || ec == asio::error::connection_reset ||
                    ec == asio::error::broken_pipe || ec == asio::error::eof;
-      if (reused && stale && attempt == 0 && (replayable || wec)) continue;
+      if (reused && stale && attempt == 0 && !request.source && (replayable || wec)) continue;
       fail(ec, what, impl->endpoint);
     }
     auto res = parser.release();
     Response out = response_of(res);
     out.body = std::move(res.body());
-    impl->checkin(std::move(conn), res.keep_alive());
+    impl->checkin(std::move(conn), res.keep_alive() && !answered_early);
     co_return out;
   }
 }
@@ -651,6 +754,7 @@ asio::awaitable<std::unique_ptr<BodyStream>> Transport::open_stream(const Reques
                                                                     Millis head_timeout) {
   auto impl = impl_;
   const std::string what = describe(request.method, request.target);
+  if (request.source) throw Error(ErrorKind::usage, what + ": a streamed body needs send()");
   const auto deadline = Clock::now() + head_timeout;
   auto conn = co_await impl->checkout(deadline, what);
   conn->lowest().expires_at(deadline);

@@ -46,12 +46,31 @@ struct TransportOptions {
   Millis connect_timeout{10'000};
 };
 
+// A request body produced piece by piece (an upload from a local file), so
+// that it is never whole in memory. Its size is known up front and sent as
+// Content-Length; the transport asks for up to 256 KiB at a time and writes
+// each piece to the connection before asking for the next.
+class BodySource {
+ public:
+  virtual ~BodySource() = default;
+  virtual std::uint64_t size() const = 0;
+  // Up to `max` bytes into `buffer`; 0 means the source ended (early, if
+  // fewer than size() bytes came: the request fails). May throw Error.
+  virtual asio::awaitable<std::size_t> read(char* buffer, std::size_t max) = 0;
+  // Back to the first byte, for the caller's retry; false when it cannot.
+  virtual bool rewind() { return false; }
+};
+
 struct Request {
   std::string method;  // GET, POST, ...
   std::string target;  // path + query, without the endpoint's prefix
   Headers headers;
   std::string body;
   std::string content_type;  // set with a body
+  // A streamed body instead of `body` (which must then be empty). The
+  // transport never replays a streamed request: the caller retries (after
+  // rewind()) when it may.
+  std::shared_ptr<BodySource> source;
 };
 
 struct Response {
@@ -107,7 +126,10 @@ class Transport {
 
   // One request and its whole response within `timeout`, on a pooled
   // connection. `replayable`: the request may be sent again on a fresh
-  // connection when a reused one turns out closed before any answer.
+  // connection when a reused one turns out closed before any answer
+  // (never one with a streamed body). A streamed body is written in
+  // pieces straight to the connection; a server that answers before
+  // taking the whole body (an error) is heard when it can be.
   asio::awaitable<Response> send(const Request& request, Millis timeout, bool replayable);
 
   // A request whose response body is read piece by piece; `head_timeout`

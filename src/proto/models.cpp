@@ -52,6 +52,7 @@ Sprite sprite_from(const json::object& o) {
   }
   s.created_at = text_of(o, "created_at");
   s.updated_at = text_of(o, "updated_at");
+  s.last_running_at = text_of(o, "last_running_at");
   s.json = json::serialize(o);
   return s;
 }

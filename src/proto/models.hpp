@@ -41,6 +41,7 @@ struct Sprite {
   std::vector<std::string> labels;
   std::string created_at;  // RFC 3339 as sent
   std::string updated_at;
+  std::string last_running_at;  // when it last ran ("" when never or not sent)
   std::string json;  // the whole object as received
 };
 Sprite parse_sprite(std::string_view body);

@@ -1,7 +1,8 @@
 -- A sprite's filesystem from Lua (lua/stdlib/sprites/files.lua) against a
 -- real local engine (tests/api/run.sh starts it): round trips (binary,
 -- 5 MiB, modes), streamed reads, list/stat/exists/remove/rename/copy/
--- chmod/mkdir, push/pull of a local tree, and the errors bad input gets.
+-- chmod/mkdir, push/pull of a local tree (and push of one file), and the
+-- errors bad input gets.
 local T = require "harness"
 
 local unique = 0
@@ -176,6 +177,13 @@ T.test("push and pull a tree with subdirectories, modes and binary files", funct
   T.eq(s:run({ H .. "proj/a/b/leaf.sh" }).stdout, "leaf\n")
   T.eq(s:stat(H .. "proj/a/b").mode, tonumber("700", 8))
   T.eq(s:stat(H .. "proj/empty").is_dir, true)
+  -- a single file: to a path, or into a directory when it ends in "/"
+  local one = s:push(src .. "/a/mid.bin", H .. "single/copy.bin")
+  T.eq(one.files, 1); T.eq(one.dirs, 0); T.eq(one.bytes, 4)
+  T.eq(s:read_file(H .. "single/copy.bin"), "\0\1\2\255")
+  s:push(src .. "/a/b/leaf.sh", H .. "single/")
+  T.eq(s:stat(H .. "single/leaf.sh").mode, tonumber("755", 8))
+  T.raises("usage", s.push, s, "/dev/null", H .. "null")
   -- and back, into a new local directory
   s:write_file(H .. "proj/a/big", ("z"):rep(5 * 1024 * 1024 + 3))
   local dst = local_tmp() .. "/copy"

@@ -2,15 +2,20 @@
 // against a real local engine: round trips of text, binary and a 20 MiB
 // file read piece by piece, list/stat (a directory is itself, an empty one
 // exists), remove/rename/copy/chmod/chown, typed errors with the errno
-// code, and a service's whole life (events, state, stop/start, logs,
-// signal, delete). Timeouts are hang guards only.
+// code, a 256 MiB upload streamed from a local file with flat memory, and
+// a service's whole life (events, state, stop/start, logs, signal,
+// delete). Timeouts are hang guards only.
 #include <catch2/catch.hpp>
 
 #include <boost/asio.hpp>
 
+#include <openssl/evp.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cstdint>
+#include <cstring>
+#include <fstream>
 #include <memory>
 #include <optional>
 #include <random>
@@ -125,6 +130,53 @@ asio::awaitable<std::vector<proto::ProgressEvent>> events_of(
   co_return out;
 }
 
+// This process's peak resident memory (VmHWM), in bytes; 0 if unknown.
+std::uint64_t peak_rss() {
+  std::ifstream status("/proc/self/status");
+  std::string line;
+  while (std::getline(status, line)) {
+    if (line.rfind("VmHWM:", 0) == 0) return std::stoull(line.substr(6)) * 1024;
+  }
+  return 0;
+}
+
+// Starts the peak over from the current size (Linux >= 4.0), so that what
+// earlier tests in this process allocated does not hide a new peak.
+void reset_peak_rss() {
+  std::ofstream("/proc/self/clear_refs") << "5";
+}
+
+// Writes `size` bytes of varied content (every 4 KiB block stamped with its
+// offset, so a reordered or repeated piece shows) to `path`, 1 MiB at a
+// time; returns their SHA-256 in hex.
+std::string write_varied_file(const std::string& path, std::size_t size) {
+  const std::size_t piece_size = std::size_t{1} << 20;
+  std::string piece = binary_bytes(piece_size, 11);
+  std::ofstream out(path, std::ios::binary);
+  std::unique_ptr<EVP_MD_CTX, void (*)(EVP_MD_CTX*)> md(EVP_MD_CTX_new(), EVP_MD_CTX_free);
+  EVP_DigestInit_ex(md.get(), EVP_sha256(), nullptr);
+  for (std::size_t offset = 0; offset < size; offset += piece_size) {
+    for (std::size_t block = 0; block < piece_size; block += 4096) {
+      std::uint64_t at = offset + block;
+      std::memcpy(piece.data() + block, &at, sizeof at);
+    }
+    const std::size_t n = std::min(piece_size, size - offset);
+    out.write(piece.data(), static_cast<std::streamsize>(n));
+    EVP_DigestUpdate(md.get(), piece.data(), n);
+  }
+  out.close();
+  REQUIRE(out.good());
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int digest_size = 0;
+  EVP_DigestFinal_ex(md.get(), digest, &digest_size);
+  std::string hex;
+  for (unsigned i = 0; i < digest_size; ++i) {
+    hex += "0123456789abcdef"[digest[i] >> 4];
+    hex += "0123456789abcdef"[digest[i] & 15];
+  }
+  return hex;
+}
+
 std::vector<std::string> types_of(const std::vector<proto::ProgressEvent>& events) {
   std::vector<std::string> out;
   for (const auto& e : events) out.push_back(e.type);
@@ -201,6 +253,61 @@ TEST_CASE("client fs: write and read round trips of text and binary and a 20 MiB
     CHECK(big.compare(0, first->size(), *first) == 0);
   }
   CHECK(run(f.io, f.api.read_file(kSprite, "/home/sprite/hello.txt")) == "hello\n");
+}
+
+TEST_CASE("client fs: a 256 MiB upload from a local file is streamed with flat memory",
+          "[client][fs][upload]") {
+  Fixture f;
+  e2e::TempDir local;
+  const std::string big_path = (local.path() / "big.bin").string();
+  const std::size_t size = std::size_t{256} << 20;
+  const std::string sha = write_varied_file(big_path, size);
+
+  reset_peak_rss();
+  const std::uint64_t before = peak_rss();
+  auto written = run(f.io, f.api.write_file_from(kSprite, "/tmp/up/big.bin", big_path, 0640));
+  const std::uint64_t after = peak_rss();
+  CHECK(written.path == "/tmp/up/big.bin");
+  CHECK(written.size == static_cast<std::int64_t>(size));
+  CHECK(written.mode == 0640);
+  INFO("peak RSS before " << before / 1024 << " KiB, after " << after / 1024 << " KiB");
+  REQUIRE(before > 0);
+  CHECK(after - before < (std::uint64_t{32} << 20));  // far less than the file
+
+  // Byte for byte: the size and the hash inside the sprite.
+  CHECK(run(f.io, f.api.stat(kSprite, "/tmp/up/big.bin")).size == static_cast<std::int64_t>(size));
+  CHECK(f.sh("sha256sum /tmp/up/big.bin").stdout_data == sha + "  /tmp/up/big.bin\n");
+
+  // Small and empty files; a rewrite keeps the mode; relative paths.
+  const std::string small_path = local.write("small.txt", "small\n").string();
+  written = run(f.io, f.api.write_file_from(kSprite, "up/big.bin", small_path, std::nullopt, true,
+                                            in_dir("/tmp")));
+  CHECK(written.path == "/tmp/up/big.bin");
+  CHECK(written.mode == 0640);
+  CHECK(run(f.io, f.api.read_file(kSprite, "/tmp/up/big.bin")) == "small\n");
+  const std::string empty_path = local.write("empty", "").string();
+  CHECK(run(f.io, f.api.write_file_from(kSprite, "/tmp/up/empty", empty_path)).size == 0);
+
+  // Local refusals come before any request, typed.
+  auto e = error_of(f.io, f.api.write_file_from(kSprite, "/tmp/x", big_path + ".missing"));
+  CHECK(e.kind() == ErrorKind::not_found);
+  CHECK(e.code() == "ENOENT");
+  CHECK_THAT(e.what(), Contains("big.bin.missing"));
+  e = error_of(f.io, f.api.write_file_from(kSprite, "/tmp/x", local.path().string()));
+  CHECK(e.kind() == ErrorKind::usage);
+  CHECK(e.code() == "EISDIR");
+
+  // The server refuses a streamed body (no parent, not made): its answer,
+  // not a broken pipe, even when it did not take the body. Then the pool
+  // still works.
+  const std::string mid_path = local.write("mid.bin", binary_bytes(3u << 20, 5)).string();
+  e = error_of(f.io,
+               f.api.write_file_from(kSprite, "/tmp/no/such/dir/x", mid_path, std::nullopt, false));
+  CHECK(e.kind() == ErrorKind::not_found);
+  CHECK(e.code() == "ENOENT");
+  f.check_serving();
+  CHECK(run(f.io, f.api.write_file_from(kSprite, "/tmp/up/mid.bin", mid_path)).size == (3 << 20));
+  CHECK(run(f.io, f.api.read_file(kSprite, "/tmp/up/mid.bin")) == binary_bytes(3u << 20, 5));
 }
 
 TEST_CASE("client fs: list and stat of files and directories incl. an empty one and a symlink",

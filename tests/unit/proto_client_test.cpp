@@ -2,8 +2,14 @@
 // (spec §3.4-§3.6), NDJSON lines, sprite/session/event models (§2, §5).
 #include <catch2/catch.hpp>
 
+#include <stdlib.h>
+
+#include <filesystem>
+#include <fstream>
+#include <map>
 #include <string>
 
+#include "client/config.hpp"
 #include "proto/exec_frames.hpp"
 #include "proto/models.hpp"
 #include "proto/ndjson.hpp"
@@ -244,4 +250,148 @@ TEST_CASE("service models: state, list as an array or an object, definition JSON
   REQUIRE(exit);
   CHECK(exit->exit_code == 1);
   CHECK_FALSE(proto::parse_progress_event(R"({"type":"info","timestamp":"soon"})")->timestamp);
+}
+
+// --- the `sprite` CLI's login as a token source (src/client/config.cpp) -------
+
+namespace {
+
+// A temporary HOME, removed at the end.
+struct TempHome {
+  std::string path;
+  TempHome() {
+    char pattern[] = "/tmp/spritescript-home-XXXXXX";
+    const char* made = ::mkdtemp(pattern);
+    REQUIRE(made != nullptr);
+    path = made;
+  }
+  ~TempHome() { std::filesystem::remove_all(path); }
+  void write(const std::string& relative, const std::string& text) const {
+    std::filesystem::path file = std::filesystem::path(path) / relative;
+    std::filesystem::create_directories(file.parent_path());
+    std::ofstream(file, std::ios::binary) << text;
+  }
+};
+
+}  // namespace
+
+TEST_CASE("sprite CLI login: the selected organization's token and URL", "[client][config]") {
+  namespace client = spritescript::client;
+  TempHome home;
+  home.write(".sprites/sprites.json", R"({
+    "version": "1",
+    "current_selection": {"url": "https://api.example.test/", "org": "team"},
+    "urls": {
+      "https://api.example.test": {"url": "https://api.example.test", "orgs": {
+        "personal": {"name": "personal", "token": "tok-personal"},
+        "team": {"name": "team", "api_token": "tok-team"}}},
+      "https://api.sprites.dev": {"orgs": {"solo": {"token": "tok-solo"}}}
+    },
+    "some_future_field": [1, 2, 3]
+  })");
+  auto login = client::sprite_cli_login(home.path);
+  REQUIRE(login);
+  CHECK(login->api_url == "https://api.example.test");
+  CHECK(login->org == "team");
+  CHECK(login->token == "tok-team");
+
+  std::map<std::string, std::string> env{{"HOME", home.path}};
+  auto c = client::config_from_environment(&env);
+  CHECK(c.api_url == "https://api.example.test");
+  CHECK(c.token == "tok-team");
+  CHECK(c.token_source == "~/.sprites/sprites.json");
+  CHECK_FALSE(c.wants_local_engine());
+
+  // A token variable wins; the file is not read for it.
+  env["SPRITES_TOKEN"] = "from-env";
+  c = client::config_from_environment(&env);
+  CHECK(c.token == "from-env");
+  CHECK(c.token_source == "SPRITES_TOKEN");
+  CHECK(c.api_url == client::kDefaultApiUrl);
+  env.erase("SPRITES_TOKEN");
+
+  // A URL of the environment: only a token filed under that URL is used
+  // (the only org there when the selection is for another URL).
+  env["SPRITES_API_URL"] = "https://api.sprites.dev";
+  c = client::config_from_environment(&env);
+  CHECK(c.api_url == "https://api.sprites.dev");
+  CHECK(c.token == "tok-solo");
+  // ...and never one of another server's: the local engine gets none.
+  env["SPRITES_API_URL"] = "http://127.0.0.1:7777";
+  c = client::config_from_environment(&env);
+  CHECK(c.api_url == "http://127.0.0.1:7777");
+  CHECK(c.token.empty());
+  CHECK(c.token_source.empty());
+
+  // No HOME in the environment given: no file.
+  std::map<std::string, std::string> bare;
+  CHECK(client::config_from_environment(&bare).wants_local_engine());
+}
+
+TEST_CASE("sprite CLI login: keyring files and a user's own config", "[client][config]") {
+  namespace client = spritescript::client;
+  TempHome home;
+  // `sprite login` with the file keyring: the config names a key only.
+  home.write(".sprites/sprites.json", R"({"version":"1",
+    "current_selection": {"url": "https://api.sprites.dev", "org": "personal"},
+    "urls": {"https://api.sprites.dev": {"orgs": {"personal":
+      {"name": "personal", "keyring_key": "sprites:org:https://api.sprites.dev:personal"}}}}})");
+  CHECK_FALSE(client::sprite_cli_login(home.path));  // no keyring file yet
+  home.write(
+      ".sprites/keyring/sprites-cli-manual-tokens/sprites-org-https-/api.sprites.dev-personal",
+      "  tok-from-keyring\n");
+  auto login = client::sprite_cli_login(home.path);
+  REQUIRE(login);
+  CHECK(login->token == "tok-from-keyring");
+  CHECK(login->api_url == client::kDefaultApiUrl);
+
+  // A user's own config (current_user, users[].config_path) comes first.
+  TempHome other;
+  other.write(".sprites/sprites.json", R"({"version":"1","current_user":"u1",
+    "users": [{"id": "u1", "config_path": "users/u1.json"}],
+    "current_selection": {"url": "https://api.sprites.dev", "org": "personal"},
+    "urls": {"https://api.sprites.dev": {"orgs": {"personal": {"token": "tok-global"}}}}})");
+  other.write(".sprites/users/u1.json", R"({"version":"1",
+    "urls": {"https://api.sprites.dev": {"orgs": {"personal": {"keyring_key": "k:1"}}}}})");
+  other.write(".sprites/keyring/sprites-cli-u1/k-1", "tok-user\n");
+  login = client::sprite_cli_login(other.path);
+  REQUIRE(login);
+  CHECK(login->token == "tok-user");
+}
+
+TEST_CASE("sprite CLI login: unknown shapes are ignored, never an error", "[client][config]") {
+  namespace client = spritescript::client;
+  TempHome home;
+  const std::string path = ".sprites/sprites.json";
+  auto none = [&](const std::string& text) {
+    home.write(path, text);
+    std::map<std::string, std::string> env{{"HOME", home.path}};
+    auto c = client::config_from_environment(&env);
+    return !client::sprite_cli_login(home.path) && c.token.empty() && c.wants_local_engine();
+  };
+  CHECK(none(""));
+  CHECK(none("not json {"));
+  CHECK(none("[1,2]"));
+  CHECK(none(R"({"version":"2","urls":{"https://api.sprites.dev":{"orgs":{"a":{"token":"t"}}}}})"));
+  CHECK(none(R"({"version":"1","urls":"https://api.sprites.dev"})"));
+  CHECK(none(R"({"version":"1","urls":{"https://api.sprites.dev":{"orgs":[{"token":"t"}]}}})"));
+  CHECK(none(R"({"urls":{"https://api.sprites.dev":{"orgs":{"a":{"token":42}}}}})"));
+  // A token that could not go in a header as it is.
+  CHECK(none(R"({"urls":{"https://api.sprites.dev":{"orgs":{"a":{"token":"a b\r\nX: y"}}}}})"));
+  // Two orgs and no selection: which one is not guessed.
+  CHECK(none(
+      R"({"urls":{"https://api.sprites.dev":{"orgs":{"a":{"token":"t1"},"b":{"token":"t2"}}}}})"));
+  // A keyring key never reaches outside the keyring.
+  home.write("secret", "tok-outside");
+  CHECK(none(
+      R"({"urls":{"https://api.sprites.dev":{"orgs":{"a":{"keyring_key":"../../../secret"}}}}})"));
+  // A selected URL that is not HTTP.
+  CHECK(none(
+      R"({"current_selection":{"url":"file:///etc","org":"a"},"urls":{"file:///etc":{"orgs":{"a":{"token":"t"}}}}})"));
+  // No version, one org, no selection: its token for the default URL.
+  home.write(path, R"({"urls":{"https://api.sprites.dev":{"orgs":{"only":{"token":"t-only"}}}}})");
+  auto login = client::sprite_cli_login(home.path);
+  REQUIRE(login);
+  CHECK(login->token == "t-only");
+  CHECK(login->org == "only");
 }

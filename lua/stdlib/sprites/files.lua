@@ -258,15 +258,28 @@ function M.install(api, h)
     return err
   end
 
-  -- s:push(local_dir, remote_dir) -> {files, dirs, bytes, skipped}: copies
-  -- the local tree into remote_dir (made if needed), modes kept. Each file
-  -- is read whole and sent from memory (the client has no streamed
-  -- uploads); symlinks and special files are skipped (listed in skipped).
+  -- s:push(local_path, remote_path) -> {files, dirs, bytes, skipped}: copies
+  -- a local file to remote_path (into it when it ends in "/"), or a local
+  -- tree into remote_path (made if needed), modes kept. Each file is
+  -- streamed from the disk as it is sent (client.upload_file), never whole
+  -- in memory; symlinks and special files in a tree are skipped (listed in
+  -- skipped).
   function Sprite:push(local_dir, remote_dir)
-    check_path("sprite:push", local_dir, "the local directory")
-    check_path("sprite:push", remote_dir, "the remote directory")
+    check_path("sprite:push", local_dir, "the local path")
+    check_path("sprite:push", remote_dir, "the remote path")
     local what = ("push %s to %s on %s"):format(local_dir, remote_dir, self.name)
-    local tree, why = client.local_tree(local_dir)
+    local top, why = client.local_stat(local_dir)
+    if not top then local_failure(what, why, "not_found") end
+    if top.type == "file" then
+      local remote = remote_dir
+      if remote:sub(-1) == "/" then remote = remote .. local_dir:match("([^/]*)$") end
+      local w = call(what, client.upload_file(self.name, remote, local_dir, top.mode, true))
+      return { files = 1, dirs = 0, bytes = w.size, skipped = {} }
+    elseif top.type ~= "directory" then
+      local_failure(what, local_dir .. ": not a regular file or directory", "usage")
+    end
+    local tree
+    tree, why = client.local_tree(local_dir)
     if not tree then local_failure(what, why, "not_found") end
     self:mkdir(remote_dir)
     local result = { files = 0, dirs = 0, bytes = 0, skipped = {} }
@@ -284,13 +297,9 @@ function M.install(api, h)
         if not has_child[e.path] then self:mkdir(remote) end
         dirs[#dirs + 1] = e
       elseif e.type == "file" then
-        local f, err = io.open(join(local_dir, e.path), "rb")
-        if not f then local_failure(what, err) end
-        local data = f:read("*a")
-        f:close()
-        call(what, client.write_file(self.name, remote, data, e.mode, true))
+        local w = call(what, client.upload_file(self.name, remote, join(local_dir, e.path), e.mode, true))
         result.files = result.files + 1
-        result.bytes = result.bytes + #data
+        result.bytes = result.bytes + w.size
       else
         result.skipped[#result.skipped + 1] = e.path
       end
