@@ -111,7 +111,7 @@ std::optional<NetworkPolicy> parse_network_policy(const json::value& v, std::str
   NetworkPolicy policy;
   std::size_t index = 0;
   for (const json::value& item : rules->as_array()) {
-    const std::string where = "rule " + std::to_string(index++) + ": ";
+    const std::string where = "rule " + std::to_string(++index) + ": ";  // counted from 1
     const json::object* rule = item.if_object();
     if (!rule) {
       error = where + "must be an object with \"domain\" and \"action\", or \"include\"";

@@ -222,9 +222,9 @@ TEST_CASE("a network policy: include defaults allows the common dev hosts", "[pr
 TEST_CASE("invalid network policies say which rule and what is wrong", "[proto][policy]") {
   CHECK(policy_error(R"([])").find("JSON object") != std::string::npos);
   CHECK(policy_error(R"({})").find("\"rules\"") != std::string::npos);
-  CHECK(policy_error(R"({"rules":[{"domain":"a.test"}]})").find("rule 0: action") == 0);
+  CHECK(policy_error(R"({"rules":[{"domain":"a.test"}]})").find("rule 1: action") == 0);
   CHECK(policy_error(R"({"rules":[{"include":"defaults"},{"include":"all"}]})")
-            .find("rule 1: unknown include") == 0);
+            .find("rule 2: unknown include") == 0);
   CHECK(policy_error(R"({"rules":[{"domain":"a.test","include":"defaults"}]})").find("both") !=
         std::string::npos);
   CHECK(policy_error(R"({"rules":[{"action":"allow"}]})").find("needs") != std::string::npos);
