@@ -51,6 +51,7 @@ bench: build
 	bench/lua_api.sh $(BUILD)/spritescript
 	bench/proxy.sh $(BUILD)/spritescript
 	bench/egress.sh $(BUILD)/spritescript
+	bench/cli.sh $(BUILD)/spritescript
 
 format:
 	clang-format -i $$(git ls-files 'src/*.cpp' 'src/*.hpp' 'tests/*.cpp')

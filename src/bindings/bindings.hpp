@@ -30,4 +30,13 @@ using ClientConfigSource = std::function<client::Config()>;
 // `spritescript.client`: the Sprites client as ops (src/bindings/client.cpp).
 void open_client(lua_State* L, boost::asio::io_context& io, ClientConfigSource source);
 
+// `spritescript.lineedit`: the REPL's line reading (libedit on a terminal,
+// plain lines otherwise), history, completion and Ctrl-C, on the loop
+// (src/bindings/lineedit.cpp).
+void open_lineedit(lua_State* L, boost::asio::io_context& io);
+
+// `spritescript.terminal`: raw mode, window size and changes, stdin reads
+// as ops (src/bindings/terminal.cpp; the console's).
+void open_terminal(lua_State* L, boost::asio::io_context& io);
+
 }  // namespace spritescript::bindings

@@ -9,6 +9,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <openssl/evp.h>
+
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/posix/stream_descriptor.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -18,9 +20,12 @@
 #include <chrono>
 #include <csignal>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <limits>
+#include <stdexcept>
+#include <string>
 
 #include "bindings/bindings.hpp"
 #include "bindings/lua_helpers.hpp"
@@ -334,6 +339,39 @@ int l_isatty(lua_State* L) {
   return 1;
 }
 
+// core.sha256(data) -> lowercase hex digest (trusted scripts are keyed by it)
+int l_sha256(lua_State* L) {
+  std::size_t size = 0;
+  const char* data = luaL_checklstring(L, 1, &size);
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int digest_size = 0;
+  if (EVP_Digest(data, size, digest, &digest_size, EVP_sha256(), nullptr) != 1) {
+    throw std::runtime_error("sha256: OpenSSL failed");
+  }
+  static const char kHex[] = "0123456789abcdef";
+  std::string hex;
+  for (unsigned int i = 0; i < digest_size; ++i) {
+    hex += kHex[digest[i] >> 4];
+    hex += kHex[digest[i] & 15];
+  }
+  lua::push(L, hex);
+  return 1;
+}
+
+// core.realpath(path) -> absolute path with symlinks resolved, or nil, message
+int l_realpath(lua_State* L) {
+  const char* path = luaL_checkstring(L, 1);
+  char* resolved = ::realpath(path, nullptr);
+  if (!resolved) {
+    lua_pushnil(L);
+    lua_pushfstring(L, "%s: %s", path, std::strerror(errno));
+    return 2;
+  }
+  lua_pushstring(L, resolved);
+  std::free(resolved);
+  return 1;
+}
+
 }  // namespace
 
 void push_op(lua_State* L, std::shared_ptr<Op> op) {
@@ -378,6 +416,8 @@ void open_core(lua_State* L, asio::io_context& io) {
                                        {"getcwd", l_getcwd},
                                        {"rss", lua::guarded<l_rss>},
                                        {"isatty", l_isatty},
+                                       {"sha256", lua::guarded<l_sha256>},
+                                       {"realpath", l_realpath},
                                        {nullptr, nullptr}};
   lua_getfield(L, LUA_REGISTRYINDEX, "_LOADED");
   lua_newtable(L);

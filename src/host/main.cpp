@@ -22,7 +22,9 @@ constexpr int kExitUsage = 2;
 constexpr const char* kUsage = R"(spritescript: automate Sprites with Lua
 
 usage:
-  spritescript run FILE [ARGS...]   run a Lua script (ARGS in `arg` and `...`)
+  spritescript run FILE|NAME [ARGS...]
+                                    run a Lua script: a file, or a script by name
+                                    ('spritescript scripts'; NAME --help)
   spritescript FILE.lua [ARGS...]   the same
   spritescript -e CODE [ARGS...]    run CODE
   spritescript serve [--listen HOST:PORT] [--state-dir DIR] [--token TOKEN]
@@ -40,6 +42,8 @@ usage:
 
 options (before the command):
   -v, --verbose                     print tracebacks with errors
+  --api-url URL                     the Sprites API (or an engine) to use
+  --token TOKEN                     the token to send (see 'spritescript doctor')
 
 Exit codes: 0 ok, 1 script error, 2 usage, 3 syntax error, 124 timeout,
 130 interrupted; the full table is in docs/errors.md.
@@ -139,6 +143,15 @@ int engine_main(const std::vector<std::string>& args) {
   return spritescript::engine::engine_command(args[0], state_dir);
 }
 
+// The environment variable a global option before the command sets:
+// --api-url and --token, also spelled --api-url=URL and --token=T.
+const char* global_setting(const std::string& arg) {
+  const std::string flag = arg.substr(0, arg.find('='));
+  if (flag == "--api-url") return "SPRITES_API_URL";
+  if (flag == "--token") return "SPRITE_TOKEN";
+  return nullptr;
+}
+
 int run_main(int argc, char** argv) {
   std::vector<std::string> args(argv + 1, argv + argc);
   spritescript::host::RunOptions options;
@@ -152,6 +165,22 @@ int run_main(int argc, char** argv) {
     } else if (args[i] == "--version") {
       args[i] = "version";
       break;
+    } else if (const char* variable = global_setting(args[i])) {
+      // --api-url URL / --token T (or --NAME=VALUE): put in the environment
+      // the client reads, so they win over it and over the config file for
+      // everything this process runs. The SOURCE variable lets `doctor` say
+      // where they came from; the token itself is never printed.
+      const std::string flag = args[i].substr(0, args[i].find('='));
+      std::string value;
+      if (auto eq = args[i].find('='); eq != std::string::npos) {
+        value = args[i].substr(eq + 1);
+      } else if (i + 1 < args.size()) {
+        value = args[++i];
+      }
+      if (value.empty()) return usage_error(flag + " needs a value");
+      ::setenv(variable, value.c_str(), 1);
+      ::setenv(flag == "--token" ? "SPRITESCRIPT_TOKEN_SOURCE" : "SPRITESCRIPT_API_URL_SOURCE",
+               flag.c_str(), 1);
     } else {
       return usage_error("unknown option '" + args[i] + "'");
     }
@@ -184,7 +213,8 @@ int run_main(int argc, char** argv) {
   } else if (command == "run") {
     std::size_t script = i + 1;
     for (; script < args.size() && args[script] == "--trust"; ++script) options.trust = true;
-    if (script >= args.size()) return usage_error("run needs a script (a file, or a name from 'spritescript scripts')");
+    if (script >= args.size())
+      return usage_error("run needs a script (a file, or a name from 'spritescript scripts')");
     options.file = args[script];
     options.args = rest(script + 1);
   } else if (ends_with(command, ".lua") || command.find('/') != std::string::npos) {

@@ -5,9 +5,15 @@
 #include "client/config.hpp"
 #include "engine/engine.hpp"
 
+#include <unistd.h>
+
+#include <cctype>
 #include <cstdio>
 #include <cstdlib>
+#include <map>
+#include <memory>
 #include <stdexcept>
+#include <string>
 
 #include "bindings/bindings.hpp"
 #include "bindings/lua_helpers.hpp"
@@ -44,10 +50,93 @@ int traceback_handler(lua_State* L) {
   return 1;
 }
 
-// The client's configuration: the environment's, or with no token and no
-// URL the local engine, found or started now (it says so on stderr once).
+// The config file, ~/.config/spritescript/config.lua ($XDG_CONFIG_HOME
+// honoured): a Lua chunk returning {api_url=, token=, token_command=}.
+// Only what the environment does not set is taken from it (docs/cli.md "Configuration and doctor").
+// Returns the variables it supplies, named as the environment would name them.
+std::map<std::string, std::string> config_file_settings(bool want_url, bool want_token) {
+  std::map<std::string, std::string> settings;
+  const char* xdg = std::getenv("XDG_CONFIG_HOME");
+  const char* home = std::getenv("HOME");
+  const std::string path =
+      xdg && *xdg ? std::string(xdg) + "/spritescript/config.lua"
+                  : std::string(home ? home : ".") + "/.config/spritescript/config.lua";
+  if (::access(path.c_str(), F_OK) != 0) return settings;
+  // A state of its own: the file is read before (and apart from) the script.
+  std::unique_ptr<lua_State, void (*)(lua_State*)> owned(luaL_newstate(), lua_close);
+  lua_State* L = owned.get();
+  if (!L) throw std::runtime_error("cannot create a Lua state for " + path);
+  luaL_openlibs(L);
+  if (luaL_dofile(L, path.c_str()) != 0) {
+    const char* message = lua_tostring(L, -1);
+    throw std::runtime_error(std::string("config file: ") + (message ? message : path));
+  }
+  if (!lua_istable(L, -1)) {
+    throw std::runtime_error(path +
+                             " must return a table: return { api_url = ..., token_command = ... }");
+  }
+  auto field = [&](const char* name) {
+    lua_getfield(L, -1, name);
+    std::string value;
+    if (lua_type(L, -1) == LUA_TSTRING) {
+      value = lua_tostring(L, -1);
+    } else if (!lua_isnil(L, -1)) {
+      throw std::runtime_error(path + ": " + name + " must be a string");
+    }
+    lua_pop(L, 1);
+    return value;
+  };
+  if (std::string url = field("api_url"); want_url && !url.empty())
+    settings["SPRITES_API_URL"] = url;
+  if (!want_token) return settings;
+  if (std::string token = field("token"); !token.empty()) {
+    settings["SPRITE_TOKEN"] = token;
+  } else if (std::string command = field("token_command"); !command.empty()) {
+    // Run only now, when a client is made: a password manager may prompt.
+    std::unique_ptr<FILE, int (*)(FILE*)> pipe(::popen(command.c_str(), "r"), ::pclose);
+    if (!pipe) throw std::runtime_error(path + ": cannot run token_command");
+    std::string out;
+    char buffer[4096];
+    for (size_t n; (n = std::fread(buffer, 1, sizeof buffer, pipe.get())) > 0;)
+      out.append(buffer, n);
+    const int status = ::pclose(pipe.release());
+    while (!out.empty() && std::isspace(static_cast<unsigned char>(out.back()))) out.pop_back();
+    if (status != 0 || out.empty()) {
+      throw std::runtime_error(
+          path + ": token_command '" + command + "' " +
+          (status != 0 ? "failed (status " + std::to_string(status) + ")" : "printed nothing") +
+          "; run it by hand to see why");
+    }
+    settings["SPRITE_TOKEN"] = out;
+  }
+  return settings;
+}
+
+// The client's configuration: the environment's (where main.cpp also put
+// --api-url and --token), then the config file's for what it lacks, or
+// with no token and no URL the local engine, found or started now (it says
+// so on stderr once).
 client::Config client_config() {
   client::Config config = client::config_from_environment();
+  auto set = [](const char* name) {
+    const char* v = std::getenv(name);
+    return v && *v;
+  };
+  const bool env_url = set("SPRITES_API_URL") || set("SPRITE_URL");
+  const bool env_token = set("SPRITE_TOKEN") || set("SPRITES_TOKEN");
+  if (!env_url || !env_token) {
+    auto settings = config_file_settings(!env_url, !env_token);
+    if (!settings.empty()) {
+      // The same reading of variables as the environment's, file values added.
+      for (char** e = environ; *e; ++e) {
+        std::string entry(*e);
+        if (auto eq = entry.find('='); eq != std::string::npos) {
+          settings.emplace(entry.substr(0, eq), entry.substr(eq + 1));
+        }
+      }
+      config = client::config_from_environment(&settings);
+    }
+  }
   if (config.wants_local_engine()) {
     engine::LocalEngine local = engine::ensure_local_engine("");
     config.api_url = local.url;
@@ -72,6 +161,8 @@ Runtime::Runtime() : state_(std::make_unique<State>()) {
   bindings::open_core(L, state_->io);
   bindings::open_json(L);
   bindings::open_client(L, state_->io, client_config);
+  bindings::open_lineedit(L, state_->io);
+  bindings::open_terminal(L, state_->io);
 }
 
 Runtime::~Runtime() = default;

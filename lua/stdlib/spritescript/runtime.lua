@@ -68,15 +68,19 @@ function M.run(opts)
     site = "(command line)"
     chunk, err = loadstring(opts.code, "=(command line)")
   else
-    site = opts.file
-    local kind = core.stat(opts.file)
-    if kind ~= "file" then
-      io.stderr:write("spritescript: ", kind == "dir" and "is a directory" or "no such script",
-                      ": ", opts.file, "\n")
-      return errors.exit_codes.usage
+    -- A file, or a script NAME from the script directories; a project's
+    -- scripts only once trusted; typed parameters from the header
+    -- (spritescript.scripts, docs/cli.md "Scripts as team tools").
+    local script, exit_code = require("spritescript.scripts").prepare(opts.file, args, opts)
+    if not script then return exit_code end
+    opts.file, site = script.path, script.path
+    chunk = script.chunk
+    if script.params then
+      -- `params` and `...` are the parsed parameters; `arg` keeps the raw words.
+      params = script.params
+      chunk = function() return script.chunk(script.params) end
     end
-    chunk, err = loadfile(opts.file)
-    loader.set_script_dir(opts.file:match("^(.*)/[^/]*$") or ".")
+    loader.set_script_dir(script.path:match("^(.*)/[^/]*$") or ".")
   end
   if not chunk then
     io.stderr:write("spritescript: ", err, "\n")

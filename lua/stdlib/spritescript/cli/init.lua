@@ -85,6 +85,7 @@ function M.main(command, ...)
   end, errors.handler)
   if ok then return result or 0 end
   local err = errors.wrap(result)
+  if err.help then return 0 end  -- COMMAND --help (util.help)
   if err.kind == "interrupted" or err.kind == "cancelled" then error(err, 0) end
   local message = err.message or tostring(err)
   io.stderr:write("spritescript ", command, ": ", message, "\n")

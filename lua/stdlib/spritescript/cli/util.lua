@@ -27,6 +27,10 @@ end
 -- gives a table (possibly empty); a flag true or nil.
 function M.parse(argv, spec)
   local flags, options, short = spec.flags or {}, spec.options or {}, spec.short or {}
+  for _, a in ipairs(argv) do
+    if a == "--" then break end
+    if a == "--help" or (a == "-h" and not short.h) then M.help(spec) end
+  end
   local opts, positional, rest = {}, {}, nil
   for name, kind in pairs(options) do
     if kind == "list" then opts[name] = {} end
@@ -86,6 +90,28 @@ function M.parse(argv, spec)
   return opts, positional, rest
 end
 
+-- `COMMAND --help`: the usage line and the options on stdout, exit 0.
+function M.help(spec)
+  local out = { "usage: spritescript " .. (spec.usage or "...") }
+  local names = {}
+  for name in pairs(spec.flags or {}) do names[#names + 1] = "--" .. name:gsub("_", "-") end
+  for name, kind in pairs(spec.options or {}) do
+    names[#names + 1] = "--" .. name:gsub("_", "-") .. " " ..
+      (kind == "list" and "VALUE (repeatable)" or kind == "number" and "N" or "VALUE")
+  end
+  table.sort(names)
+  local shorts = {}
+  for letter, name in pairs(spec.short or {}) do
+    shorts[#shorts + 1] = "-" .. letter .. " is --" .. name:gsub("_", "-")
+  end
+  table.sort(shorts)
+  if #names > 0 then out[#out + 1] = "options: " .. table.concat(names, ", ") end
+  if #shorts > 0 then out[#out + 1] = "short: " .. table.concat(shorts, ", ") end
+  out[#out + 1] = "more: docs/cli.md"
+  io.stdout:write(table.concat(out, "\n"), "\n")
+  error(errors.new("usage", "help shown", { help = true }), 0)
+end
+
 -- "K=V" strings -> {K = V}; a usage error for one without "=" or an empty key.
 function M.parse_env(list)
   local env = {}
@@ -124,12 +150,33 @@ function M.find_dot_sprite(start)
   return nil
 end
 
+-- The user's config file (~/.config/spritescript/config.lua, a Lua file
+-- returning a table; docs/cli.md), read once; {} when there is none. The
+-- host reads api_url, token and token_command itself (src/host/runtime.cpp).
+local config
+function M.config()
+  if config then return config end
+  config = {}
+  local base = os.getenv("XDG_CONFIG_HOME")
+  if not base or base == "" then base = (os.getenv("HOME") or "") .. "/.config" end
+  local chunk = loadfile(base .. "/spritescript/config.lua")
+  if chunk then
+    setfenv(chunk, {})
+    local ok, value = pcall(chunk)
+    if ok and type(value) == "table" then config = value end
+  end
+  return config
+end
+
 -- The sprite a command acts on: `given` (from -s or an argument), else the
--- nearest .sprite; a usage error when there is neither.
+-- nearest .sprite, else the config file's default_sprite; a usage error
+-- when there is none of them.
 function M.sprite_name(given)
   if given and given ~= "" then return given end
   local _, name = M.find_dot_sprite()
   if name then return name end
+  local default = M.config().default_sprite
+  if type(default) == "string" and default ~= "" then return default end
   M.usage("no sprite given: pass -s NAME, or run 'spritescript use NAME' in this directory")
 end
 
