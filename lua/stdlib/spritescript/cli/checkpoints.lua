@@ -18,13 +18,10 @@ local function checkpoint_json(cp)
   }
 end
 
--- Progress lines on a terminal (stderr), nothing otherwise.
-local function progress_printer()
-  if not util.is_terminal(2) then return nil end
+-- An on_progress callback feeding a progress line (util.progress).
+local function feeding(p)
   return function(event)
-    if event.message and event.message ~= "" then
-      io.stderr:write(util.colour("dim", event.message, 2), "\n")
-    end
+    if event.message and event.message ~= "" then p:update(event.message) end
   end
 end
 
@@ -35,7 +32,9 @@ local function create(argv)
     usage = "checkpoint [create] [-s NAME] [--comment C] [--json]",
   })
   local s = api.sprite(util.sprite_name(opts.sprite))
-  local cp = s:checkpoint { comment = opts.comment, on_progress = progress_printer() }
+  local cp = util.with_progress("checkpoint of " .. s.name, function(p)
+    return s:checkpoint { comment = opts.comment, on_progress = feeding(p) }
+  end)
   if opts.json then
     util.print_json(checkpoint_json(cp))
   else
@@ -138,7 +137,9 @@ function M.restore(argv)
     usage = "restore ID [-s NAME]",
   })
   local s = api.sprite(util.sprite_name(opts.sprite))
-  s:restore(args[1], { on_progress = progress_printer() })
+  util.with_progress("restore of " .. s.name .. " to " .. args[1], function(p)
+    return s:restore(args[1], { on_progress = feeding(p) })
+  end)
   io.stdout:write("restored ", s.name, " to ", args[1], "\n")
   return 0
 end

@@ -70,23 +70,20 @@ local create_spec = {
   usage = "create NAME [--label L]... [--wait] [--json]",
 }
 
--- Progress on a terminal only (stderr), silent otherwise.
-local function progress(text)
-  if util.is_terminal(2) then io.stderr:write(util.colour("dim", text, 2), "\n") end
-end
-
 function M.create(argv)
   local opts, args = util.parse(argv, create_spec)
   local name = args[1]
-  progress("creating " .. name .. "...")
-  local s = api.create(name, { labels = opts.label, wait_for_capacity = opts.wait or nil })
-  if opts.wait then
-    -- Running a command is the proof that it is up, whatever the server
-    -- reports as its status.
-    progress("waiting until " .. name .. " runs commands...")
-    s:run({ "true" }, { check = true })
-    s:refresh()
-  end
+  local s = util.with_progress("creating " .. name, function(p)
+    local created = api.create(name, { labels = opts.label, wait_for_capacity = opts.wait or nil })
+    if opts.wait then
+      -- Running a command is the proof that it is up, whatever the server
+      -- reports as its status.
+      p:update("waiting until it runs commands")
+      created:run({ "true" }, { check = true })
+      created:refresh()
+    end
+    return created
+  end)
   if opts.json then
     util.print_json(sprite_json(s.info))
   else

@@ -269,6 +269,54 @@ function M.print_json(value)
   io.stdout:write(json.encode(value), "\n")
 end
 
+-- A progress line on a terminal's stderr for work of unknown length
+-- (create, checkpoint, restore: the API reports steps, not a percentage): a
+-- spinner, the label, the time so far and the latest step, redrawn in
+-- place; nothing at all when stderr is not a terminal.
+--   local p = util.progress("checkpoint of web")
+--   ... on_progress = function(ev) p:update(ev.message) end ...
+--   p:done()            -- clears the line (the caller prints the result)
+function M.progress(label)
+  local p = { update = function() end, done = function() end }
+  if not core.isatty(2) then return p end
+  local sprites = require "sprites"
+  local started, message, frame = core.now(), "", 0
+  local spinner = { "|", "/", "-", "\\" }
+  local function draw()
+    frame = frame % #spinner + 1
+    local line = ("%s %s  %.1fs  %s"):format(spinner[frame], label, core.now() - started, message)
+    if #line > 78 then line = line:sub(1, 75) .. "..." end
+    io.stderr:write("\r\27[K", M.colour("dim", line, 2))
+    io.stderr:flush()
+  end
+  local ticker = sprites.spawn(function()
+    while true do
+      draw()
+      sprites.sleep(0.1)
+    end
+  end)
+  function p:update(text)
+    message = tostring(text or "")
+    draw()
+  end
+  function p:done()
+    ticker:cancel()
+    io.stderr:write("\r\27[K")
+    io.stderr:flush()
+  end
+  return p
+end
+
+-- fn(p) with a progress line (M.progress) that is cleared however fn
+-- ends, before an error is reported; returns fn's results.
+function M.with_progress(label, fn)
+  local p = M.progress(label)
+  local r = { pcall(fn, p) }
+  p:done()
+  if not r[1] then error(r[2], 0) end
+  return unpack(r, 2)
+end
+
 -- Asks a yes/no question on a terminal; false when stdin is not one.
 function M.confirm(question)
   if not core.isatty(0) then return false end
