@@ -28,6 +28,7 @@
 #include <string>
 
 #include "bindings/bindings.hpp"
+#include "bindings/builtin_scripts.hpp"
 #include "bindings/lua_helpers.hpp"
 #include "bindings/op.hpp"
 #include "bindings/stdlib.hpp"
@@ -310,6 +311,16 @@ int l_builtin_names(lua_State* L) {
   return 1;
 }
 
+// core.builtin_scripts() -> {name = source text} of the built-in scripts
+int l_builtin_scripts(lua_State* L) {
+  lua_newtable(L);
+  for (const BuiltinScript* s = kBuiltinScripts; s->name; ++s) {
+    lua_pushlstring(L, reinterpret_cast<const char*>(s->text), s->size);
+    lua_setfield(L, -2, s->name);
+  }
+  return 1;
+}
+
 // core.stat(path) -> "file" | "dir" | "other" | nil
 int l_stat(lua_State* L) {
   struct stat st {};
@@ -412,6 +423,7 @@ void open_core(lua_State* L, asio::io_context& io) {
                                        {"where", l_where},
                                        {"builtin", lua::guarded<l_builtin>},
                                        {"builtin_names", l_builtin_names},
+                                       {"builtin_scripts", l_builtin_scripts},
                                        {"stat", l_stat},
                                        {"getcwd", l_getcwd},
                                        {"rss", lua::guarded<l_rss>},

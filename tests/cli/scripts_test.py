@@ -222,6 +222,28 @@ def test_lookup_order_origins_and_shadowing():
         shutil.rmtree(user_dir)
 
 
+def test_built_in_scripts_are_listed_run_and_shadowed():
+    items = ok("scripts", "--json", cwd=WORK).json()
+    builtins = {i["name"]: i for i in items if i["origin"] == "built-in"}
+    assert {"nightly", "demo", "lifecycle"} <= set(builtins), items
+    assert builtins["demo"]["description"].startswith("demo.lua:"), builtins["demo"]
+    assert builtins["demo"]["path"] == "builtin:demo", builtins["demo"]
+    # demo.lua runs offline (no sprites): its JSON report says how many jobs.
+    report = ok("run", "demo", "2", cwd=WORK).out
+    assert '"jobs": 2' in report, report
+    # A user's script of that name comes first.
+    user_dir = os.path.join(CONFIG, "spritescript", "scripts")
+    os.makedirs(user_dir, exist_ok=True)
+    with open(os.path.join(user_dir, "demo.lua"), "w") as f:
+        f.write("--- my own demo\nprint('mine')\n")
+    try:
+        assert ok("run", "demo", cwd=WORK).out == "mine\n"
+        demo = [i for i in ok("scripts", "--json", cwd=WORK).json() if i["name"] == "demo"]
+        assert [(i["origin"], i["shadowed"]) for i in demo] == [("user", False), ("built-in", True)], demo
+    finally:
+        shutil.rmtree(user_dir)
+
+
 def test_a_file_path_still_runs_as_before():
     with open(os.path.join(WORK, "local.lua"), "w") as f:
         f.write("print(arg[0], ...)\n")

@@ -203,7 +203,19 @@ function M.parse_header(text)
   return header
 end
 
+-- The built-in scripts (scripts/examples, embedded): their paths are
+-- "builtin:NAME".
+local function builtin_text(path)
+  local name = path:match("^builtin:(.+)$")
+  return name and core.builtin_scripts()[name]
+end
+
 function M.read_file(path)
+  if path:match("^builtin:") then
+    local text = builtin_text(path)
+    if text then return text end
+    return nil, "no built-in script " .. path
+  end
   local f, err = io.open(path, "rb")
   if not f then return nil, err end
   local text = f:read("*a")
@@ -399,7 +411,8 @@ end
 -- The script directories in lookup order: {dir=, origin=} with origin
 -- "project" (.spritescript/scripts from the current directory up), "user"
 -- ($XDG_CONFIG_HOME/spritescript/scripts) or "path" (ENTRY/scripts for
--- each SPRITESCRIPT_PATH entry). Directories that do not exist are kept
+-- each SPRITESCRIPT_PATH entry); the built-in scripts come after them all
+-- (M.list, M.find). Directories that do not exist are kept
 -- (lookups name them); `exists` says which do.
 function M.search_dirs(cwd)
   local dirs = {}
@@ -446,6 +459,14 @@ function M.list(cwd)
       end
     end
   end
+  local names = {}
+  for name in pairs(core.builtin_scripts()) do names[#names + 1] = name end
+  table.sort(names)
+  for _, name in ipairs(names) do
+    local s = { name = name, path = "builtin:" .. name, origin = "built-in" }
+    if first[name] then s.shadowed_by = first[name].path else first[name] = s end
+    all[#all + 1] = s
+  end
   return all
 end
 
@@ -460,6 +481,10 @@ function M.find(name, cwd)
     end
     looked[#looked + 1] = d.dir
   end
+  if core.builtin_scripts()[name] then
+    return { name = name, path = "builtin:" .. name, origin = "built-in" }
+  end
+  looked[#looked + 1] = "the built-in scripts"
   return nil, looked
 end
 
