@@ -124,11 +124,7 @@ local subcommands = {
 }
 
 function M.checkpoint(argv)
-  local sub = argv[1]
-  if sub == nil or sub:sub(1, 1) == "-" then return create(argv) end
-  local fn = subcommands[sub]
-  if not fn then util.usage("unknown subcommand '" .. sub .. "'; usage: spritescript " .. usage) end
-  return fn({ select(2, unpack(argv)) })
+  return util.subcommand(argv, subcommands, "create", usage)
 end
 
 function M.restore(argv)

@@ -276,20 +276,7 @@ end
 local subcommands = { ls = ls, get = get, put = put, rm = rm }
 
 function M.fs(argv)
-  local sub = argv[1]
-  if sub == "help" or sub == "--help" or sub == "-h" then
-    io.stdout:write(HELP)
-    return 0
-  end
-  local rest = {}
-  if sub == nil or sub:sub(1, 1) == "-" then
-    sub, rest = "ls", argv
-  else
-    for i = 2, #argv do rest[#rest + 1] = argv[i] end
-  end
-  local fn = subcommands[sub]
-  if not fn then util.usage("unknown subcommand '" .. sub .. "'; usage: spritescript " .. USAGE) end
-  return fn(rest)
+  return util.subcommand(argv, subcommands, "ls", USAGE, HELP)
 end
 
 return M

@@ -86,11 +86,7 @@ end
 local subcommands = { ls = ls, list = ls, attach = attach, kill = kill }
 
 function M.sessions(argv)
-  local sub = argv[1]
-  if sub == nil or sub:sub(1, 1) == "-" then return ls(argv) end
-  local fn = subcommands[sub]
-  if not fn then util.usage("unknown subcommand '" .. sub .. "'; usage: spritescript " .. usage) end
-  return fn({ select(2, unpack(argv)) })
+  return util.subcommand(argv, subcommands, "ls", usage)
 end
 
 return M

@@ -112,6 +112,22 @@ function M.help(spec)
   error(errors.new("usage", "help shown", { help = true }), 0)
 end
 
+-- A command with subcommands (`fs ls`, `services logs`...): runs
+-- subcommands[argv[1]] with the rest; with no subcommand (or an option
+-- first) `default` with all of argv; `help` (or --help first) prints
+-- `help_text` when given. An unknown one is a usage error naming `usage`.
+function M.subcommand(argv, subcommands, default, usage, help_text)
+  local sub = argv[1]
+  if help_text and (sub == "help" or sub == "--help" or sub == "-h") then
+    io.stdout:write(help_text)
+    return 0
+  end
+  if sub == nil or sub:sub(1, 1) == "-" then return subcommands[default](argv) end
+  local fn = subcommands[sub]
+  if not fn then M.usage("unknown subcommand '" .. sub .. "'; usage: spritescript " .. usage) end
+  return fn({ select(2, unpack(argv)) })
+end
+
 -- "K=V" strings -> {K = V}; a usage error for one without "=" or an empty key.
 function M.parse_env(list)
   local env = {}
