@@ -51,13 +51,26 @@ bool split_authority(std::string_view authority, int default_port, std::string& 
   return port >= 1 && port <= 65535;
 }
 
+// Headers for this hop only, and every Proxy-* header (they are ours).
 bool is_hop_by_hop(std::string_view name) {
-  for (std::string_view hop :
-       {"connection", "proxy-connection", "keep-alive", "proxy-authorization", "proxy-authenticate",
-        "te", "trailer", "upgrade"}) {
+  if (name.size() >= 6 && iequals(name.substr(0, 6), "proxy-")) return true;
+  for (std::string_view hop : {"connection", "keep-alive", "te", "trailer", "upgrade"}) {
     if (iequals(name, hop)) return true;
   }
   return false;
+}
+
+// RFC 9110 token characters: what a method and a header name are made of.
+bool is_token(std::string_view text) {
+  constexpr std::string_view kSeparators = "\"(),/:;<=>?@[\\]{}";
+  return !text.empty() && std::all_of(text.begin(), text.end(), [&](unsigned char c) {
+    return c > 32 && c < 127 && kSeparators.find(static_cast<char>(c)) == std::string_view::npos;
+  });
+}
+
+// A field value must not smuggle a line break (or a NUL) upstream.
+bool is_field_value(std::string_view text) {
+  return text.find_first_of(std::string_view("\r\n\0", 3)) == std::string_view::npos;
 }
 
 }  // namespace
@@ -74,6 +87,13 @@ std::optional<ProxyRequest> parse_proxy_request(std::string_view head, std::stri
   }
   request.method = std::string(line.substr(0, first_space));
   std::string_view target = line.substr(first_space + 1, last_space - first_space - 1);
+  const bool visible = std::all_of(target.begin(), target.end(), [](unsigned char c) {
+    return c > 32 && c < 127;  // nothing that could end the line upstream
+  });
+  if (!is_token(request.method) || target.empty() || !visible) {
+    error = "malformed request line (expected METHOD TARGET HTTP/1.x)";
+    return std::nullopt;
+  }
   request.version = std::string(line.substr(last_space + 1));
   if (!request.version.starts_with("HTTP/1.")) {
     error = "not an HTTP/1 request";
@@ -86,7 +106,8 @@ std::optional<ProxyRequest> parse_proxy_request(std::string_view head, std::stri
         start, line_end == std::string_view::npos ? std::string_view::npos : line_end - start);
     if (field.empty()) continue;
     auto colon = field.find(':');
-    if (colon == std::string_view::npos || colon == 0) {
+    if (colon == std::string_view::npos || !is_token(field.substr(0, colon)) ||
+        !is_field_value(field.substr(colon + 1))) {
       error = "malformed header line";
       return std::nullopt;
     }

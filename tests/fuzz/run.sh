@@ -14,7 +14,8 @@ shift $(( $# < 3 ? $# : 3 ))
 here=$(cd "$(dirname "$0")" && pwd)
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
-  targets=(fuzz_exec_frames fuzz_ndjson fuzz_models fuzz_error_body fuzz_values fuzz_target)
+  targets=(fuzz_exec_frames fuzz_ndjson fuzz_models fuzz_error_body fuzz_values fuzz_target
+    fuzz_dns fuzz_proxy_request fuzz_network_policy)
 fi
 
 run_one() {
@@ -27,7 +28,8 @@ run_one() {
   cp -n "$here/corpus/$name"/* "$corpus"/ 2>/dev/null || true
   local dict=()
   case $name in
-    fuzz_exec_frames | fuzz_ndjson | fuzz_models | fuzz_error_body) dict=(-dict="$here/dict/json.dict") ;;
+    fuzz_exec_frames | fuzz_ndjson | fuzz_models | fuzz_error_body | fuzz_network_policy)
+      dict=(-dict="$here/dict/json.dict") ;;
     fuzz_values) dict=(-dict="$here/dict/values.dict") ;;
   esac
   if "$build/tests/fuzz/$name" "${dict[@]}" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 \

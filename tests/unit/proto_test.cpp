@@ -254,7 +254,8 @@ TEST_CASE("proxy requests: CONNECT and absolute URLs parse, the rest is refused"
 
   auto get = proto::parse_proxy_request(
       "GET http://user:pw@Deb.Debian.org/debian/dists?x=1 HTTP/1.1\r\nHost: deb.debian.org\r\n"
-      "Proxy-Connection: keep-alive\r\nProxy-Authorization: Basic eA==\r\nAccept: */*",
+      "Proxy-Connection: keep-alive\r\nProxy-Authorization: Basic eA==\r\nProxy-Other: x\r\n"
+      "Accept: */*",
       error);
   REQUIRE(get);
   CHECK_FALSE(get->connect);
@@ -273,7 +274,10 @@ TEST_CASE("proxy requests: CONNECT and absolute URLs parse, the rest is refused"
   for (const char* bad :
        {"GET / HTTP/1.1", "GET https://example.test/ HTTP/1.1", "CONNECT example.test HTTP/1.1",
         "CONNECT example.test:99999 HTTP/1.1", "GET http://:80/ HTTP/1.1", "NONSENSE",
-        "GET http://a.test/ SPDY/3", "GET http://a.test/ HTTP/1.1\r\nno colon here"}) {
+        "GET http://a.test/ SPDY/3", "GET http://a.test/ HTTP/1.1\r\nno colon here",
+        // Line breaks that would reach the origin as headers of their own (found by fuzzing):
+        "GET http://a.test/ HTTP/1.1\r\nX-A: 1\nInjected: 2",
+        "GET http://a.test/\nInjected: 2 HTTP/1.1", "GET http://a.test/ HTTP/1.1\r\nBad Name: 1"}) {
     INFO(bad);
     error.clear();
     CHECK_FALSE(proto::parse_proxy_request(bad, error));
