@@ -7,6 +7,7 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <pty.h>
+#include <sched.h>
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
@@ -21,8 +22,10 @@
 
 #include <cerrno>
 #include <csignal>
+#include <cstdint>
 #include <cstdio>
 #include <cstring>
+#include <initializer_list>
 #include <set>
 #include <stdexcept>
 #include <string>
@@ -62,38 +65,44 @@ std::int64_t int_of(const json::object& o, const char* key, std::int64_t fallbac
 // Where execve finds `path`: as given when it has a slash, else the first
 // executable match on PATH (the caller's, or the default one: supplied env
 // replaces the environment but must still resolve the command, spec §16).
-std::string resolve(const std::string& path, const std::string& search) {
+// A relative PATH entry counts from `dir`, the directory the command runs in.
+std::string resolve(const std::string& path, const std::string& search, const std::string& dir) {
   if (path.find('/') != std::string::npos) return path;
   std::size_t start = 0;
   while (start <= search.size()) {
     std::size_t end = search.find(':', start);
     if (end == std::string::npos) end = search.size();
-    std::string dir = search.substr(start, end - start);
-    std::string candidate = (dir.empty() ? "." : dir) + "/" + path;
+    std::string entry = search.substr(start, end - start);
+    if (entry.empty() || entry.front() != '/') entry = dir + "/" + (entry.empty() ? "." : entry);
+    std::string candidate = entry + "/" + path;
     if (::access(candidate.c_str(), X_OK) == 0) return candidate;
     start = end + 1;
   }
   return {};
 }
 
-// In the forked child: never returns. Errors go to the process's stderr the
-// way a shell reports them, with the shell's exit codes (126, 127).
-[[noreturn]] void exec_child(const SpawnRequest& r, const std::string& home, bool isolated) {
-  sigset_t none;
-  sigemptyset(&none);
-  ::sigprocmask(SIG_SETMASK, &none, nullptr);
-  for (int sig = 1; sig < NSIG; ++sig) ::signal(sig, SIG_DFL);
-  ::syscall(SYS_close_range, 3U, ~0U, 0U);
+// Everything a spawned process needs, made before it is cloned: the child
+// shares the agent's memory until it execs (CLONE_VM | CLONE_VFORK), so it
+// must not allocate; it only makes system calls on what is here.
+struct ChildPlan {
+  std::string dir;
+  std::string program;  // "" when not found on PATH
+  std::string name;     // as asked, for error messages
+  std::vector<std::string> env;
+  std::vector<char*> argv, envp;
+  bool tty = false;
+  std::vector<int> fds;  // [stdin, stdout, stderr], or [pty slave]
+};
 
-  std::string dir = r.dir.empty() ? home : r.dir;
-  if (::chdir(dir.c_str()) != 0) {
-    std::fprintf(stderr, "spritescript: cannot change directory to %s: %s\n", dir.c_str(),
-                 std::strerror(errno));
-    ::_exit(1);
-  }
-  std::vector<std::string> env = r.env;
-  auto has = [&env](const char* key) {
-    std::string prefix = std::string(key) + "=";
+ChildPlan plan_child(const SpawnRequest& r, const std::string& home, bool isolated) {
+  ChildPlan plan;
+  plan.dir = r.dir.empty() ? home : r.dir;
+  plan.name = r.path;
+  plan.tty = r.tty;
+  std::vector<std::string>& env = plan.env;
+  env = r.env;
+  auto has = [&env](const std::string& key) {
+    const std::string prefix = key + "=";
     for (const auto& e : env) {
       if (e.compare(0, prefix.size(), prefix) == 0) return true;
     }
@@ -102,32 +111,75 @@ std::string resolve(const std::string& path, const std::string& search) {
   if (!has("PATH")) env.emplace_back(std::string("PATH=") + kDefaultPath);
   if (!has("HOME")) env.emplace_back("HOME=" + home);
   if (!has("USER")) env.emplace_back("USER=sprite");
-  if (!has("LANG")) env.push_back("LANG=C.UTF-8");
-  if (r.tty && !has("TERM")) env.push_back("TERM=xterm-256color");
+  if (!has("LANG")) env.emplace_back("LANG=C.UTF-8");
+  if (r.tty && !has("TERM")) env.emplace_back("TERM=xterm-256color");
   if (isolated) {  // the way out is the engine's proxy (docs/networking.md)
     for (const char* const* e = sandbox::proxy_environment(); *e; ++e) {
       std::string entry = *e;
-      if (!has(entry.substr(0, entry.find('=')).c_str())) env.push_back(entry);
+      if (!has(entry.substr(0, entry.find('=')))) env.push_back(entry);
     }
   }
   std::string search = kDefaultPath;
   for (const auto& e : env) {
     if (e.rfind("PATH=", 0) == 0) search = e.substr(5);
   }
-  std::string program = resolve(r.path, search);
-  std::vector<char*> argv, envp;
-  for (const auto& a : r.argv) argv.push_back(const_cast<char*>(a.c_str()));
-  argv.push_back(nullptr);
-  for (const auto& e : env) envp.push_back(const_cast<char*>(e.c_str()));
-  envp.push_back(nullptr);
-  if (!program.empty()) ::execve(program.c_str(), argv.data(), envp.data());
-  int err = program.empty() ? ENOENT : errno;
-  if (err == ENOENT) {
-    std::fprintf(stderr, "spritescript: %s: command not found\n", r.path.c_str());
-    ::_exit(127);
+  plan.program = resolve(r.path, search, plan.dir);
+  for (const auto& a : r.argv) plan.argv.push_back(const_cast<char*>(a.c_str()));
+  plan.argv.push_back(nullptr);
+  for (const auto& e : plan.env) plan.envp.push_back(const_cast<char*>(e.c_str()));
+  plan.envp.push_back(nullptr);
+  return plan;
+}
+
+// Writes the pieces to stderr, then exits: how the child reports, since it
+// may not allocate (no stdio).
+[[noreturn]] void child_fails(std::initializer_list<const char*> pieces, int code) {
+  for (const char* piece : pieces) {
+    if (::write(2, piece, std::strlen(piece)) < 0) break;
   }
-  std::fprintf(stderr, "spritescript: %s: %s\n", r.path.c_str(), std::strerror(err));
-  ::_exit(126);
+  ::_exit(code);
+}
+
+// The cloned child: never returns. Errors go to the process's stderr the
+// way a shell reports them, with the shell's exit codes (126, 127).
+int child_main(void* arg) {
+  const ChildPlan& plan = *static_cast<const ChildPlan*>(arg);
+  ::setsid();  // its own process group: signals reach its children too
+  if (plan.tty) {
+    ::ioctl(plan.fds[0], TIOCSCTTY, 0);
+    for (int fd = 0; fd < 3; ++fd) ::dup2(plan.fds[0], fd);
+  } else {
+    for (int fd = 0; fd < 3; ++fd) ::dup2(plan.fds[static_cast<std::size_t>(fd)], fd);
+  }
+  sigset_t none;
+  sigemptyset(&none);
+  ::sigprocmask(SIG_SETMASK, &none, nullptr);
+  struct sigaction dfl {};
+  dfl.sa_handler = SIG_DFL;
+  for (int sig = 1; sig < NSIG; ++sig) ::sigaction(sig, &dfl, nullptr);
+  ::syscall(SYS_close_range, 3U, ~0U, 0U);
+  if (::chdir(plan.dir.c_str()) != 0) {
+    child_fails({"spritescript: cannot change directory to ", plan.dir.c_str(), ": ",
+                 ::strerrordesc_np(errno), "\n"},
+                1);
+  }
+  if (!plan.program.empty()) ::execve(plan.program.c_str(), plan.argv.data(), plan.envp.data());
+  const int err = plan.program.empty() ? ENOENT : errno;
+  if (err == ENOENT)
+    child_fails({"spritescript: ", plan.name.c_str(), ": command not found\n"}, 127);
+  child_fails({"spritescript: ", plan.name.c_str(), ": ", ::strerrordesc_np(err), "\n"}, 126);
+}
+
+// Starts the planned child and returns its pid (-1 with errno). The child
+// shares memory with the agent until it execs, and the agent waits until
+// then: no copy of the agent's page tables, which on a VM makes fork cost
+// milliseconds (bench/RESULTS.md, "Exec: vfork").
+pid_t start_child(ChildPlan& plan) {
+  constexpr std::size_t kStack = std::size_t{64} * 1024;
+  std::vector<char> stack(kStack);
+  char* top = stack.data() + kStack;
+  top -= reinterpret_cast<std::uintptr_t>(top) % 16;
+  return ::clone(child_main, top, CLONE_VM | CLONE_VFORK | SIGCHLD, &plan);
 }
 
 class Agent {
@@ -293,18 +345,10 @@ class Agent {
         child_ends.push_back(i == 0 ? p[0] : p[1]);
       }
     }
-    pid_t pid = ::fork();
-    if (pid < 0) return fail("cannot fork");
-    if (pid == 0) {
-      ::setsid();  // its own process group: signals reach its children too
-      if (r.tty) {
-        ::ioctl(child_ends[0], TIOCSCTTY, 0);
-        for (int fd = 0; fd < 3; ++fd) ::dup2(child_ends[0], fd);
-      } else {
-        for (int fd = 0; fd < 3; ++fd) ::dup2(child_ends[static_cast<std::size_t>(fd)], fd);
-      }
-      exec_child(r, home_, isolated_);
-    }
+    ChildPlan plan = plan_child(r, home_, isolated_);
+    plan.fds = child_ends;
+    pid_t pid = start_child(plan);
+    if (pid < 0) return fail("cannot start the process");
     for (int fd : child_ends) ::close(fd);
     sessions_.insert(pid);
     protocol::send(socket_, {{"req", req}, {"pid", pid}}, parent_ends);
