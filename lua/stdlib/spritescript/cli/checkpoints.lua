@@ -1,7 +1,6 @@
 -- spritescript.cli.checkpoints: checkpoint [create|ls|info|rm], restore
 -- (docs/cli.md "Checkpoints").
 local json = require "sprites.json"
-local api = require "sprites"
 local util = require "spritescript.cli.util"
 
 local M = {}
@@ -31,7 +30,7 @@ local function create(argv)
     short = { s = "sprite", m = "comment" }, max = 0,
     usage = "checkpoint [create] [-s NAME] [--comment C] [--json]",
   })
-  local s = api.sprite(util.sprite_name(opts.sprite))
+  local s = util.sprite(opts)
   local cp = util.with_progress("checkpoint of " .. s.name, function(p)
     return s:checkpoint { comment = opts.comment, on_progress = feeding(p) }
   end)
@@ -49,7 +48,7 @@ local function ls(argv)
     short = { s = "sprite" }, max = 0,
     usage = "checkpoint ls [-s NAME] [--all] [--json]",
   })
-  local s = api.sprite(util.sprite_name(opts.sprite))
+  local s = util.sprite(opts)
   local list = s:checkpoints { auto = opts.all }
   if opts.json then
     local out = json.array()
@@ -85,7 +84,7 @@ local function info(argv)
     flags = { json = true }, options = { sprite = "string" }, short = { s = "sprite" },
     min = 1, max = 1, usage = "checkpoint info ID [-s NAME] [--json]",
   })
-  local s = api.sprite(util.sprite_name(opts.sprite))
+  local s = util.sprite(opts)
   local cp = s:get_checkpoint(args[1])
   if opts.json then
     util.print_json(checkpoint_json(cp))
@@ -112,7 +111,7 @@ local function rm(argv)
     options = { sprite = "string" }, short = { s = "sprite" }, min = 1, max = 1,
     usage = "checkpoint rm ID [-s NAME]",
   })
-  local s = api.sprite(util.sprite_name(opts.sprite))
+  local s = util.sprite(opts)
   s:delete_checkpoint(args[1])
   io.stdout:write("deleted checkpoint ", args[1], " of ", s.name, "\n")
   return 0
@@ -132,7 +131,7 @@ function M.restore(argv)
     options = { sprite = "string" }, short = { s = "sprite" }, min = 1, max = 1,
     usage = "restore ID [-s NAME]",
   })
-  local s = api.sprite(util.sprite_name(opts.sprite))
+  local s = util.sprite(opts)
   util.with_progress("restore of " .. s.name .. " to " .. args[1], function(p)
     return s:restore(args[1], { on_progress = feeding(p) })
   end)

@@ -5,7 +5,6 @@
 -- exit code. --tty on a terminal is the console's (spritescript.cli.console):
 -- raw mode, the window size, the detach key.
 local core = require "spritescript.core"
-local api = require "sprites"
 local errors = require "sprites.error"
 local task = require "sprites.task"
 local terminal = require "spritescript.terminal"
@@ -77,7 +76,7 @@ function M.exec(argv)
   end
   if #words == 0 then util.usage("no command given; usage: spritescript " .. spec.usage) end
   local env = #opts.env > 0 and util.parse_env(opts.env) or nil
-  local s = api.sprite(util.sprite_name(opts.sprite))
+  local s = util.sprite(opts)
 
   local terminal_in = util.is_terminal(0)
   if opts.tty and terminal_in then

@@ -9,7 +9,6 @@
 -- commands start), as are "~" and "~/...".
 local bit = require "bit"
 local core = require "spritescript.core"
-local sprites = require "sprites"
 local errors = require "sprites.error"
 local json = require "sprites.json"
 local util = require "spritescript.cli.util"
@@ -48,17 +47,8 @@ local function reason(why)
   return (tostring(why):match(": ([^:]*)$")) or tostring(why)
 end
 
-local function sprite_of(opts)
-  return sprites.sprite(util.sprite_name(opts.sprite))
-end
-
 local function parse(rest, usage, spec)
-  spec.flags = spec.flags or {}
-  spec.options = spec.options or {}
-  spec.options.sprite = "string"
-  spec.short = spec.short or {}
-  spec.short.s = "sprite"
-  spec.usage = usage
+  spec.sprite, spec.usage = true, usage
   return util.parse(rest, spec)
 end
 
@@ -91,7 +81,7 @@ local function ls(rest)
   local opts, args = parse(rest, "fs ls [PATH] [-l] [-r] [-s NAME] [--json]", {
     flags = { json = true, long = true, recursive = true }, short = { l = "long", r = "recursive" }, max = 1,
   })
-  local s = sprite_of(opts)
+  local s = util.sprite(opts)
   local path = remote_path(args[1])
   local entries = s:list(path, { recursive = opts.recursive })
   if opts.json then
@@ -143,7 +133,7 @@ local function get(rest)
   local opts, args = parse(rest, "fs get REMOTE [LOCAL|-] [-r] [-s NAME]", {
     flags = { recursive = true }, short = { r = "recursive" }, min = 1, max = 2,
   })
-  local s = sprite_of(opts)
+  local s = util.sprite(opts)
   local path = remote_path(args[1])
   local target = args[2]
   local entry = s:stat(path)
@@ -203,7 +193,7 @@ local function put(rest)
   if source ~= "-" and kind == nil then
     util.usage(("cannot read %s: No such file or directory"):format(source))
   end
-  local s = sprite_of(opts)
+  local s = util.sprite(opts)
   if kind == "dir" then
     if not opts.recursive then util.usage(("%s is a directory; add -r to copy the tree"):format(source)) end
     if opts.mode then util.usage("--mode is for one file (a tree keeps its modes)") end
@@ -252,7 +242,7 @@ local function rm(rest)
   local opts, args = parse(rest, "fs rm REMOTE... [-r] [-f] [-s NAME]", {
     flags = { recursive = true, force = true }, short = { r = "recursive", f = "force" }, min = 1,
   })
-  local s = sprite_of(opts)
+  local s = util.sprite(opts)
   for _, given in ipairs(args) do
     local path = remote_path(given)
     if path == "/" or path == HOME then

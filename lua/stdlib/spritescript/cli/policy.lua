@@ -6,7 +6,6 @@
 --   policy set FILE|-                         replace it with {"rules":[...]}
 --   policy reset                              no rules: unrestricted
 --   policy check DOMAIN                       exit 0 allowed, 1 denied, 3 up to the defaults list
-local sprites = require "sprites"
 local json = require "sprites.json"
 local errors = require "sprites.error"
 local util = require "spritescript.cli.util"
@@ -183,25 +182,25 @@ function M.policy(argv)
   end
   if sub == "show" then
     local opts = util.parse(rest, spec("policy show [-s NAME] [--json]", 0, 0))
-    local s = sprites.sprite(util.sprite_name(opts.sprite))
+    local s = util.sprite(opts)
     show(s.name, s:policy(), opts.json)
   elseif sub == "allow" or sub == "deny" then
     local opts, domains = util.parse(rest, spec("policy " .. sub .. " DOMAIN... [-s NAME] [--json]", 1))
-    local s = sprites.sprite(util.sprite_name(opts.sprite))
+    local s = util.sprite(opts)
     show(s.name, add_rules(s, sub, domains), opts.json)
   elseif sub == "set" then
     local opts, args = util.parse(rest, spec("policy set FILE|- [-s NAME] [--json]", 1, 1))
-    local s = sprites.sprite(util.sprite_name(opts.sprite))
+    local s = util.sprite(opts)
     local rules, where = read_policy_file(args[1])
     show(s.name, set_rules(s, rules, where), opts.json)
   elseif sub == "reset" then
     local opts = util.parse(rest, spec("policy reset [-s NAME] [--json]", 0, 0))
-    local s = sprites.sprite(util.sprite_name(opts.sprite))
+    local s = util.sprite(opts)
     s:policy(false)
     show(s.name, { rules = {} }, opts.json)
   elseif sub == "check" then
     local opts, args = util.parse(rest, spec("policy check DOMAIN [-s NAME] [--json]", 1, 1))
-    local s = sprites.sprite(util.sprite_name(opts.sprite))
+    local s = util.sprite(opts)
     return check(s, args[1], opts.json)
   else
     util.usage("unknown subcommand '" .. sub .. "'; usage: spritescript " .. USAGE)

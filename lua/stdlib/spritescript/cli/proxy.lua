@@ -121,7 +121,7 @@ function M.url(argv)
   if opts.auth and not auth_meaning[opts.auth] then
     util.usage(("--auth is public or sprite, not '%s'"):format(opts.auth))
   end
-  local s = sprites.sprite(util.sprite_name(opts.sprite))
+  local s = util.sprite(opts)
   local info
   if opts.auth then
     info = s:update { url_auth = opts.auth }

@@ -7,7 +7,6 @@
 --   services create NAME [options] -- CMD [ARGS...]
 --   services start|stop|restart|rm NAME
 --   services logs NAME [-n LINES] [--follow] [--json]
-local sprites = require "sprites"
 local errors = require "sprites.error"
 local json = require "sprites.json"
 local util = require "spritescript.cli.util"
@@ -29,17 +28,8 @@ every subcommand takes -s NAME (else the sprite named in .sprite)
 ]]
 
 local function parse(rest, usage, spec)
-  spec.flags = spec.flags or {}
-  spec.options = spec.options or {}
-  spec.options.sprite = "string"
-  spec.short = spec.short or {}
-  spec.short.s = "sprite"
-  spec.usage = usage
+  spec.sprite, spec.usage = true, usage
   return util.parse(rest, spec)
-end
-
-local function sprite_of(opts)
-  return sprites.sprite(util.sprite_name(opts.sprite))
 end
 
 local status_colours = { running = "green", starting = "yellow", stopping = "yellow", failed = "red",
@@ -106,7 +96,7 @@ end
 
 local function ls(rest)
   local opts = parse(rest, "services [ls] [-s NAME] [--json]", { flags = { json = true }, max = 0 })
-  local s = sprite_of(opts)
+  local s = util.sprite(opts)
   local all = s:services()
   table.sort(all, function(a, b) return a.name < b.name end)
   if opts.json then
@@ -160,7 +150,7 @@ local function create(rest)
   end
   if opts.wait and opts.wait < 0 then util.usage("--wait is a number of seconds (0 or more)") end
   local env = util.parse_env(opts.env)
-  local s = sprite_of(opts)
+  local s = util.sprite(opts)
   s:create_service(name, {
     cmd = cmd, args = cmd_args, env = next(env) and env or nil, dir = opts.dir,
     needs = #opts.needs > 0 and opts.needs or nil, http_port = port, duration = opts.wait or 2,
@@ -175,7 +165,7 @@ local function lifecycle(verb)
     local opts, args = parse(rest, ("services %s NAME [--%s SECONDS] [-s NAME]"):format(verb, key), {
       options = { [key] = "number" }, min = 1, max = 1,
     })
-    local s = sprite_of(opts)
+    local s = util.sprite(opts)
     local name = args[1]
     local on_event = function(e) show_event(name, e) end
     if verb == "stop" then
@@ -191,7 +181,7 @@ end
 
 local function rm(rest)
   local opts, args = parse(rest, "services rm NAME... [-s NAME]", { min = 1 })
-  local s = sprite_of(opts)
+  local s = util.sprite(opts)
   for _, name in ipairs(args) do s:delete_service(name) end
   return 0
 end
@@ -208,7 +198,7 @@ local function logs(rest)
   if opts.lines and (opts.lines < 0 or opts.lines % 1 ~= 0) then
     util.usage("-n is a count of events (0 or more)")
   end
-  local s = sprite_of(opts)
+  local s = util.sprite(opts)
   local name = args[1]
   if not s:service(name) then
     error(errors.new("not_found", ("%s has no service '%s'"):format(s.name, name)), 0)

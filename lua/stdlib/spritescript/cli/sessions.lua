@@ -2,7 +2,6 @@
 -- "Running commands"). Attaching is the console's work
 -- (spritescript.cli.console).
 local json = require "sprites.json"
-local api = require "sprites"
 local util = require "spritescript.cli.util"
 
 local M = {}
@@ -24,7 +23,7 @@ local function ls(argv)
     flags = { json = true }, options = { sprite = "string" }, short = { s = "sprite" }, max = 0,
     usage = "sessions [ls] [-s NAME] [--json]",
   })
-  local s = api.sprite(util.sprite_name(opts.sprite))
+  local s = util.sprite(opts)
   local list = s:sessions()
   if opts.json then
     util.print_json(json.array(list))
@@ -60,7 +59,7 @@ local function kill(argv)
     short = { s = "sprite" }, min = 1, max = 1,
     usage = "sessions kill ID [-s NAME] [--signal SIG] [--timeout SECONDS]",
   })
-  local s = api.sprite(util.sprite_name(opts.sprite))
+  local s = util.sprite(opts)
   local id = args[1]
   -- The engine answers an unknown id with no events: say so instead of
   -- pretending it was killed.

@@ -22,11 +22,16 @@ end
 --   spec.short   = {s = "sprite", d = "dir"}            -s X is --sprite X
 --   spec.min, spec.max: how many positional arguments (max nil: any)
 --   spec.usage: the usage line shown with errors ("ls [--prefix P] [--json]")
+--   spec.sprite = true: also -s NAME / --sprite NAME (see M.sprite)
 -- `--name=value` works for options. `--` ends the options; what follows is
 -- returned as after_dashdash (nil when there was no `--`). A list option
 -- gives a table (possibly empty); a flag true or nil.
 function M.parse(argv, spec)
   local flags, options, short = spec.flags or {}, spec.options or {}, spec.short or {}
+  if spec.sprite then
+    options.sprite, short.s = "string", "sprite"
+    spec.options, spec.short = options, short
+  end
   for _, a in ipairs(argv) do
     if a == "--" then break end
     if a == "--help" or (a == "-h" and not short.h) then M.help(spec) end
@@ -164,6 +169,11 @@ function M.find_dot_sprite(start)
     if dir == "" then dir = "/" end
   end
   return nil
+end
+
+-- The sprite handle for parsed options (`-s NAME`, else as M.sprite_name).
+function M.sprite(opts)
+  return require("sprites").sprite(M.sprite_name(opts.sprite))
 end
 
 -- The user's config file (~/.config/spritescript/config.lua, a Lua file
