@@ -987,17 +987,22 @@ int l_reader_info(lua_State* L) {
   return 2;
 }
 
-asio::awaitable<Pusher> write_file(std::shared_ptr<Client> c, std::string name, std::string path,
-                                   std::string data, std::optional<unsigned> mode, bool mkdir) {
-  client::FsOptions options;
-  proto::FsWritten w = co_await c->write_file(name, path, std::move(data), mode, mkdir, options);
-  co_return [w](lua_State* L) {
+// {path, size, mode} of a file written (write_file, upload_file).
+Pusher written(const proto::FsWritten& w) {
+  return [w](lua_State* L) {
     lua_createtable(L, 0, 3);
     set_string(L, "path", w.path);
     set_number(L, "size", static_cast<double>(w.size));
     set_number(L, "mode", w.mode);
     return 1;
   };
+}
+
+asio::awaitable<Pusher> write_file(std::shared_ptr<Client> c, std::string name, std::string path,
+                                   std::string data, std::optional<unsigned> mode, bool mkdir) {
+  client::FsOptions options;
+  proto::FsWritten w = co_await c->write_file(name, path, std::move(data), mode, mkdir, options);
+  co_return written(w);
 }
 
 // client.write_file(name, path, data, mode|nil, mkdir) -> op: {path, size, mode}
@@ -1017,13 +1022,7 @@ asio::awaitable<Pusher> upload_file(std::shared_ptr<Client> c, std::string name,
                                     bool mkdir) {
   client::FsOptions options;
   proto::FsWritten w = co_await c->write_file_from(name, path, local_path, mode, mkdir, options);
-  co_return [w](lua_State* L) {
-    lua_createtable(L, 0, 3);
-    set_string(L, "path", w.path);
-    set_number(L, "size", static_cast<double>(w.size));
-    set_number(L, "mode", w.mode);
-    return 1;
-  };
+  co_return written(w);
 }
 
 // client.upload_file(name, path, local_path, mode|nil, mkdir) -> op: {path, size, mode};
