@@ -1,6 +1,7 @@
 #include "client/transport.hpp"
 
 #include "client/errors.hpp"
+#include "proto/values.hpp"
 #include "util/async_mutex.hpp"
 
 #include <boost/asio.hpp>
@@ -31,6 +32,8 @@ using Clock = std::chrono::steady_clock;
 
 namespace {
 
+using proto::iequals;
+
 constexpr auto kAsTuple = asio::as_tuple(asio::use_awaitable);
 // Whole responses: sprite lists and error bodies are small, file reads are
 // not; anything larger than this is a server gone wrong.
@@ -45,13 +48,6 @@ constexpr auto kMaxIdleAge = std::chrono::seconds(30);
 constexpr std::size_t kStreamPiece = std::size_t{64} * 1024;
 // A streamed request body is read and written this much at a time.
 constexpr std::size_t kUploadPiece = std::size_t{256} * 1024;
-
-bool iequals(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-           return std::tolower(static_cast<unsigned char>(x)) ==
-                  std::tolower(static_cast<unsigned char>(y));
-         });
-}
 
 // What a failed operation becomes. `what` names the request ("GET
 // /v1/sprites"), never its headers: the token stays out of messages.

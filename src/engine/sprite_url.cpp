@@ -10,7 +10,6 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 
-#include <algorithm>
 #include <cctype>
 #include <chrono>
 
@@ -20,22 +19,18 @@
 #include "engine/services.hpp"
 #include "engine/store.hpp"
 #include "engine/tcp_relay.hpp"
+#include "proto/values.hpp"
 
 using boost::asio::ip::tcp;
 
 namespace spritescript::engine {
 namespace {
 
+using proto::iequals;
+
 constexpr auto kAsTuple = asio::as_tuple(asio::use_awaitable);
 // How long a service with the http_port gets to start listening.
 constexpr auto kServiceStartWait = std::chrono::seconds(10);
-
-bool iequals(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-           return std::tolower(static_cast<unsigned char>(x)) ==
-                  std::tolower(static_cast<unsigned char>(y));
-         });
-}
 
 // NAME out of NAME.localhost[:PORT].
 std::string sprite_name(std::string_view host) {

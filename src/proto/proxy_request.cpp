@@ -1,18 +1,13 @@
 #include "proto/proxy_request.hpp"
 
+#include "proto/values.hpp"
+
 #include <algorithm>
 #include <cctype>
 #include <charconv>
 
 namespace spritescript::proto {
 namespace {
-
-bool iequals(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-           return std::tolower(static_cast<unsigned char>(x)) ==
-                  std::tolower(static_cast<unsigned char>(y));
-         });
-}
 
 std::string_view trim(std::string_view s) {
   while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);

@@ -27,6 +27,9 @@ std::optional<std::chrono::system_clock::time_point> parse_rfc3339(std::string_v
 // Query-string booleans: "true"/"false", also "1"/"0" (§1.7).
 std::optional<bool> parse_query_bool(std::string_view text);
 
+// ASCII case-insensitive equality (header names, host names).
+bool iequals(std::string_view a, std::string_view b);
+
 // File modes as 4-digit octal strings: "0644" <-> 0644.
 std::optional<unsigned> parse_octal_mode(std::string_view text);
 std::string format_octal_mode(unsigned mode);
